@@ -1,0 +1,43 @@
+# brokerflow: `make demo` runs the product on embedded defaults, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: install test demo lint typecheck bench clean dev-up dev-down
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy domain
+	$(BIN)/python -m pytest $(ARGS)
+
+demo: $(STAMP)
+	$(BIN)/brokerflow demo $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy domain
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench $(ARGS)
+
+dev-up: $(STAMP)
+	$(BIN)/brokerflow dev up
+
+dev-down: $(STAMP)
+	$(BIN)/brokerflow dev down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

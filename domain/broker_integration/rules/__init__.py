@@ -1,0 +1,1 @@
+"""Pure rules: validation, pre-trade checks, fees, metrics, routing and anomaly detection."""
