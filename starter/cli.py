@@ -1,0 +1,167 @@
+"""The ``brokerflow`` command line: ``dev up|down|status``, ``worker``, ``simulator``, ``demo``.
+
+Other command groups (``order``, ``connection``) plug in as typer sub-apps: a module listed in
+``_SUBAPPS`` that exists and exposes ``app`` is mounted under its name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import asdict
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from starter.devstack import PartStatus, StackError, redact_url, stack_status, start_stack, stop_stack
+from starter.settings import get_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="brokerflow: durable multi-broker order execution on Temporal.", no_args_is_help=True)
+dev_app = typer.Typer(help="Run the local stack: embedded PostgreSQL and the Temporal dev server.")
+app.add_typer(dev_app, name="dev")
+console = Console()
+err_console = Console(stderr=True)
+
+# Sub-apps added by other modules when present: (command name, module exposing a typer `app`).
+_SUBAPPS: tuple[tuple[str, str], ...] = (
+    ("order", "starter.order_cli"),
+    ("connection", "starter.connection_cli"),
+)
+
+
+@dev_app.command("up")
+def dev_up(
+    migrate: Annotated[bool, typer.Option(help="Run database migrations after start.")] = True,
+) -> None:
+    """Start PostgreSQL and Temporal (or reuse them) and print their endpoints."""
+    with console.status("Starting the local stack..."):
+        info = _or_exit(lambda: start_stack(get_settings(), migrate=migrate))
+    table = Table(title="brokerflow local stack", show_header=False)
+    for _ in range(3):
+        table.add_column(overflow="fold")
+    table.add_row("PostgreSQL", redact_url(info.database_url), _pid_text(info.postgres_pid))
+    table.add_row(
+        "Temporal",
+        f"{info.temporal_address} (namespace {info.temporal_namespace})",
+        _pid_text(info.temporal_pid),
+    )
+    if info.ui_url:
+        table.add_row("Web UI", info.ui_url, "")
+    table.add_row("Data dir", str(info.data_dir), "")
+    console.print(table)
+
+
+@dev_app.command("down")
+def dev_down() -> None:
+    """Stop the parts of the local stack that `dev up` started."""
+    stopped = _or_exit(lambda: stop_stack(get_settings()))
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+
+
+@dev_app.command("status")
+def dev_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show whether PostgreSQL, Temporal and its Web UI answer; exit 1 if a part is down."""
+    parts = _or_exit(lambda: stack_status(get_settings()))
+    if as_json:
+        typer.echo(json.dumps([asdict(p) for p in parts], indent=2))
+    else:
+        _print_status(parts)
+    if not all(p.up and p.ui_up is not False for p in parts):
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker() -> None:
+    """Run a brokerflow worker (workflows and activities) until interrupted."""
+    module = _optional_import("worker", "the worker is not available in this installation")
+    module.main()
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def simulator(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: settings).")] = None,
+) -> None:
+    """Run the local broker simulator (extra arguments go to the simulator)."""
+    module = _optional_import("simulator", "the broker simulator is not available in this installation")
+    cli_main = getattr(module, "cli_main", None)
+    if cli_main is None:
+        _fail("the simulator package has no cli_main(); run `python -m simulator` instead")
+    cli_main(["--port", str(port or get_settings().simulator_port), *ctx.args])
+
+
+@app.command()
+def demo(
+    keep_running: Annotated[bool, typer.Option(help="Leave the stack and worker running afterwards.")] = False,
+) -> None:
+    """Run the end-to-end demo on the local stack and the simulator."""
+    module = _optional_import("starter.demo", "the demo is not available in this installation")
+    module.main(keep_running=keep_running)
+
+
+def main() -> None:
+    """Run the ``brokerflow`` command line (console-script entry point)."""
+    _mount_subapps()
+    app()
+
+
+def _mount_subapps() -> None:
+    """Mount the optional command groups that are installed."""
+    for name, module_name in _SUBAPPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        app.add_typer(module.app, name=name)
+
+
+def _optional_import(module_name: str, message: str) -> Any:
+    """Import a module that may not be installed yet, or exit with ``message``."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        _fail(f"{message} (no module {module_name!r})")
+
+
+def _or_exit(action: Any) -> Any:
+    """Run ``action``; turn stack and settings errors into a message and exit code 1."""
+    try:
+        return action()
+    except (StackError, ValidationError, FileNotFoundError) as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    """Print ``message`` as an error and exit 1."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _print_status(parts: list[PartStatus]) -> None:
+    table = Table(title="brokerflow local stack")
+    for column in ("Part", "State", "Endpoint", "PID", "Managed"):
+        table.add_column(column, overflow="fold")
+    for part in parts:
+        table.add_row(part.name, _state(part.up), part.endpoint, _pid_text(part.pid), "yes" if part.managed else "no")
+        if part.ui_url:
+            table.add_row("temporal-ui", _state(bool(part.ui_up)), part.ui_url, "", "yes")
+    console.print(table)
+
+
+def _state(up: bool) -> str:
+    return "[green]up[/]" if up else "[red]down[/]"
+
+
+def _pid_text(pid: int | None) -> str:
+    return str(pid) if pid else ""

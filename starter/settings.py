@@ -1,0 +1,93 @@
+"""Runtime settings for brokerflow, read from the environment (prefix ``BROKERFLOW_``).
+
+``DATABASE_URL`` and ``TEMPORAL_ADDRESS`` are also read without the prefix, as Docker and
+most platforms set them. ``None`` for either means "run it locally" (embedded PostgreSQL,
+Temporal dev server), see ``starter.devstack``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "libpq_url", "sqlalchemy_url"]
+
+_PLAIN_SCHEMES = ("postgresql://", "postgres://")
+_PSYCOPG_SCHEME = "postgresql+psycopg://"
+
+
+class Settings(BaseSettings):
+    """Hold every knob of the service; each field maps to ``BROKERFLOW_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BROKERFLOW_", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Path("./.brokerflow")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BROKERFLOW_DATABASE_URL", "DATABASE_URL", "database_url"),
+    )
+    temporal_address: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BROKERFLOW_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS", "temporal_address"),
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "brokerflow-orders"
+    temporal_port: int = Field(default=7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    ui_codec_endpoint: str | None = None
+    secret_key: SecretStr | None = None
+    max_concurrent_activities: int = Field(default=100, ge=1)
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    simulator_port: int = Field(default=8787, ge=1, le=65535)
+    startup_timeout: float = Field(default=30.0, gt=0)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """Return the data directory as an absolute path."""
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def manages_postgres(self) -> bool:
+        """Tell whether ``dev up`` runs the embedded PostgreSQL."""
+        return self.database_url is None
+
+    @property
+    def manages_temporal(self) -> bool:
+        """Tell whether ``dev up`` runs the Temporal dev server."""
+        return self.temporal_address is None
+
+    @property
+    def effective_temporal_address(self) -> str:
+        """Return the configured Temporal address, or the local dev server's."""
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def temporal_ui_url(self) -> str | None:
+        """Return the Web UI URL of the local dev server (None for an external server)."""
+        return f"http://localhost:{self.temporal_ui_port}" if self.manages_temporal else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once; ``get_settings.cache_clear()`` to re-read)."""
+    return Settings()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Return ``url`` with the psycopg 3 driver scheme SQLAlchemy needs."""
+    for scheme in _PLAIN_SCHEMES:
+        if url.startswith(scheme):
+            return _PSYCOPG_SCHEME + url[len(scheme) :]
+    return url
+
+
+def libpq_url(url: str) -> str:
+    """Return ``url`` in the plain ``postgresql://`` form psycopg and libpq accept."""
+    if url.startswith(_PSYCOPG_SCHEME):
+        return "postgresql://" + url[len(_PSYCOPG_SCHEME) :]
+    return url
