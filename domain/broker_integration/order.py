@@ -145,6 +145,8 @@ class Order(BaseModel):
         target = S.PARTIALLY_FILLED if self.filled_quantity > 0 else S.ACCEPTED
         if self.status_before_pending is S.TRIGGERED and self.filled_quantity == 0:
             target = S.TRIGGERED
+        if self.filled_quantity == new_order.quantity:
+            target = S.FILLED
         self.status_before_pending = None
         return self._move(target, at, "replaced")
 
@@ -152,6 +154,8 @@ class Order(BaseModel):
         """The broker canceled the order; a repeated cancel changes nothing."""
         if self.status is S.CANCELED:
             return None
+        if self.status is S.INITIALIZED:
+            self.status_before_pending = None
         return self._move(S.CANCELED, at, reason)
 
     def expire(self, at: datetime, reason: str | None = None) -> OrderStatusUpdate | None:

@@ -43,7 +43,7 @@ class OrderStatus(StrEnum):
 S = OrderStatus
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.INITIALIZED: frozenset({S.SUBMITTED, S.REJECTED}),
+    S.INITIALIZED: frozenset({S.SUBMITTED, S.REJECTED, S.CANCELED}),
     S.SUBMITTED: frozenset(
         {
             S.ACCEPTED,
