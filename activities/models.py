@@ -1,0 +1,216 @@
+"""Inputs and outputs of the order workflow and its activities: one model per call, no secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.broker_integration import (
+    AssetClass,
+    BrokerOrder,
+    ExecutionReport,
+    Order,
+    OrderAmendment,
+    OrderSide,
+    OrderSnapshot,
+    OrderStatusUpdate,
+    OrderType,
+    TimeInForce,
+    TradeEvent,
+)
+
+__all__ = [
+    "AmendRequest",
+    "CancelInput",
+    "CancelRequest",
+    "ChangeResult",
+    "OrderOutcome",
+    "OrderRequest",
+    "OrderView",
+    "PollInput",
+    "PollResult",
+    "PreTradeInput",
+    "PreTradeResult",
+    "RecordInput",
+    "ReplaceInput",
+    "RouteInput",
+    "RouteResult",
+    "SessionInput",
+    "SessionResult",
+    "SubmitInput",
+]
+
+
+class OrderRequest(BaseModel):
+    """What a caller sends to start an order (JSON schema in schemas/order_request.schema.json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_order_id: str | None = Field(default=None, description="Idempotency key; the workflow id is order-<id>")
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    expire_at: datetime | None = None
+    extended_hours: bool = False
+    asset_class: AssetClass = AssetClass.EQUITY
+    connection_id: str | None = Field(default=None, description="Pin a connection; else the router picks one")
+    account_id: str | None = None
+    poll_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
+
+    def to_broker_order(self, connection_id: str | None = None, account_id: str | None = None) -> BrokerOrder:
+        """The domain order; raises InvalidOrderError listing every problem."""
+        fields: dict[str, Any] = {
+            "symbol": self.symbol,
+            "side": self.side,
+            "quantity": self.quantity,
+            "order_type": self.order_type,
+            "price": self.limit_price,
+            "stop_price": self.stop_price,
+            "trail_price": self.trail_price,
+            "trail_percent": self.trail_percent,
+            "asset_class": self.asset_class,
+            "connection_id": connection_id or self.connection_id,
+            "account_id": account_id or self.account_id,
+            "execution_params": {
+                "time_in_force": self.time_in_force,
+                "expire_at": self.expire_at,
+                "extended_hours": self.extended_hours,
+            },
+        }
+        if self.client_order_id:
+            fields["client_order_id"] = self.client_order_id
+        return BrokerOrder(**fields)
+
+
+class CancelRequest(BaseModel):
+    reason: str | None = None
+
+
+class AmendRequest(BaseModel):
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail: Decimal | None = None
+
+    def amendment(self) -> OrderAmendment:
+        """The domain amendment (validated: positive, finite)."""
+        return OrderAmendment(**self.model_dump())
+
+
+class ChangeResult(BaseModel):
+    """The answer to a cancel or amend update."""
+
+    accepted: bool
+    status: str
+    broker_order_id: str | None = None
+    message: str
+
+
+class OrderView(BaseModel):
+    """What the `status` query returns."""
+
+    client_order_id: str
+    status: str
+    symbol: str
+    side: str
+    quantity: Decimal
+    filled_qty: Decimal
+    remaining_qty: Decimal
+    avg_fill_price: Decimal | None
+    commission: Decimal
+    fees: Decimal
+    broker_order_id: str | None
+    connection_id: str | None
+    reason: str | None
+
+
+class OrderOutcome(BaseModel):
+    """The workflow's result."""
+
+    view: OrderView
+    executions: int
+    alerts: list[str] = Field(default_factory=list)
+
+
+class SessionInput(BaseModel):
+    connection_id: str
+
+
+class SessionResult(BaseModel):
+    connection_id: str
+    ready: bool
+    status: str
+    reason: str | None = None
+    broker: str | None = None
+
+
+class RouteInput(BaseModel):
+    order: BrokerOrder
+
+
+class RouteResult(BaseModel):
+    connection_id: str | None
+    account_id: str | None = None
+    reason: str | None = None
+
+
+class PreTradeInput(BaseModel):
+    order: BrokerOrder
+
+
+class PreTradeResult(BaseModel):
+    ok: bool
+    reason: str | None = None
+    reference_price: Decimal | None = None
+    problems: list[str] = Field(default_factory=list)
+
+
+class RecordInput(BaseModel):
+    """The order's state plus the status changes and executions to store (all idempotent)."""
+
+    order: Order
+    updates: list[OrderStatusUpdate] = Field(default_factory=list)
+    executions: list[ExecutionReport] = Field(default_factory=list)
+
+
+class SubmitInput(BaseModel):
+    order: BrokerOrder
+
+
+class PollInput(BaseModel):
+    connection_id: str
+    client_order_id: str
+    broker_order_ids: list[str]
+    since: datetime | None = None
+
+
+class PollResult(BaseModel):
+    snapshot: OrderSnapshot | None
+    executions: list[ExecutionReport] = Field(default_factory=list)
+
+
+class CancelInput(BaseModel):
+    connection_id: str
+    broker_order_id: str
+
+
+class ReplaceInput(BaseModel):
+    connection_id: str
+    broker_order_id: str
+    client_order_id: str
+    amendment: OrderAmendment
+
+
+class TradeEventSignal(BaseModel):
+    """A broker event forwarded to an order workflow."""
+
+    event: TradeEvent

@@ -1,0 +1,230 @@
+"""Order activities: the only place the order workflow reaches brokers and the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.broker_integration import (
+    BrokerAuthenticationError,
+    BrokerError,
+    BrokerGateway,
+    BrokerOrder,
+    BrokerRateLimitedError,
+    BrokerRejectedError,
+    ConnectionNotReadyError,
+    ExecutionReport,
+    NotFoundError,
+    OrderSnapshot,
+    PreTradeRejectedError,
+)
+from domain.broker_integration.order_state import OPEN_STATUSES
+from domain.broker_integration.rules.buying_power import check_pre_trade, required_buying_power
+from domain.broker_integration.rules.routing import RouteCandidate, choose_route
+from domain.broker_integration.rules.validation import capability_problems
+
+from .models import (
+    CancelInput,
+    PollInput,
+    PollResult,
+    PreTradeInput,
+    PreTradeResult,
+    RecordInput,
+    ReplaceInput,
+    RouteInput,
+    RouteResult,
+    SessionInput,
+    SessionResult,
+    SubmitInput,
+)
+from .ports import ActivityRepositories
+from .sessions import SessionPool
+
+__all__ = ["BROKER_REJECTED", "OrderActivities", "broker_failure"]
+
+BROKER_REJECTED = "BrokerRejected"
+
+
+def broker_failure(exc: BrokerError) -> ApplicationError:
+    """A Temporal failure for a broker error: rejections final, rate limits delayed, the rest retried."""
+    if isinstance(exc, BrokerRateLimitedError):
+        return ApplicationError(str(exc), type="BrokerRateLimited",
+                                next_retry_delay=timedelta(seconds=max(exc.retry_after, 0.5)))
+    if isinstance(exc, BrokerRejectedError):
+        return ApplicationError(str(exc), exc.code, type=BROKER_REJECTED, non_retryable=True)
+    return ApplicationError(str(exc), type=type(exc).__name__)
+
+
+class OrderActivities:
+    """Activities bound to the worker's repositories and broker sessions."""
+
+    def __init__(self, repositories: ActivityRepositories, sessions: SessionPool) -> None:
+        self._repos = repositories
+        self._sessions = sessions
+
+    def methods(self) -> list[Callable[..., Any]]:
+        """The bound activity methods, for Worker(activities=...)."""
+        return [self.ensure_session, self.route_order, self.pre_trade_check, self.record_order,
+                self.submit_order, self.poll_order, self.cancel_order, self.replace_order]
+
+    async def _gateway(self, connection_id: str) -> BrokerGateway:
+        try:
+            return await self._sessions.gateway(connection_id)
+        except NotFoundError as exc:
+            raise ApplicationError(str(exc), type="ConnectionNotFound", non_retryable=True) from exc
+        except ConnectionNotReadyError as exc:
+            raise ApplicationError(str(exc), type="ConnectionNotReady") from exc
+
+    @activity.defn
+    async def ensure_session(self, request: SessionInput) -> SessionResult:
+        """Make sure the connection is authenticated; report why not when it cannot be."""
+        try:
+            gateway = await self._sessions.gateway(request.connection_id)
+        except NotFoundError as exc:
+            return SessionResult(connection_id=request.connection_id, ready=False, status="UNKNOWN", reason=str(exc))
+        except ConnectionNotReadyError as exc:
+            connection = await self._sessions.connection(request.connection_id)
+            if connection.status == "FAILED" and activity.info().attempt >= 3:
+                return SessionResult(connection_id=request.connection_id, ready=False,
+                                     status=str(connection.status), reason=str(exc))
+            raise ApplicationError(str(exc), type="ConnectionNotReady") from exc
+        connection = await self._sessions.connection(request.connection_id)
+        return SessionResult(connection_id=request.connection_id, ready=True, status=str(connection.status),
+                             broker=gateway.broker)
+
+    @activity.defn
+    async def route_order(self, request: RouteInput) -> RouteResult:
+        """Pick a connection for an order that does not pin one."""
+        if request.order.connection_id:
+            return RouteResult(connection_id=request.order.connection_id, account_id=request.order.account_id)
+        candidates = []
+        for connection in await self._repos.connections.list():
+            capabilities = self._sessions.provider.gateway_for(connection).capabilities()
+            candidates.append(RouteCandidate(connection, capabilities))
+        decision = choose_route(request.order, candidates, self._sessions.clock.now())
+        return RouteResult(connection_id=decision.connection_id, account_id=request.order.account_id,
+                           reason="; ".join(decision.reasons) or None)
+
+    @activity.defn
+    async def pre_trade_check(self, request: PreTradeInput) -> PreTradeResult:
+        """Capabilities, then buying power and positions on a fresh account snapshot."""
+        order = request.order
+        assert order.connection_id is not None
+        gateway = await self._gateway(order.connection_id)
+        problems = capability_problems(order, gateway.capabilities())
+        if problems:
+            return PreTradeResult(ok=False, reason="; ".join(map(str, problems)), problems=[str(p) for p in problems])
+        try:
+            account = await gateway.get_account(order.account_id)
+            reference = await gateway.latest_price(order.symbol)
+        except BrokerError as exc:
+            raise broker_failure(exc) from exc
+        await self._repos.accounts.save(account)
+        price = reference or order.price or order.stop_price or Decimal("0")
+        reserved_bp, reserved_qty = await self._reservations(order, price)
+        try:
+            check_pre_trade(order, account, price, reserved_bp, reserved_qty)
+        except PreTradeRejectedError as exc:
+            return PreTradeResult(ok=False, reason=str(exc), reference_price=reference)
+        return PreTradeResult(ok=True, reference_price=reference or order.price or order.stop_price)
+
+    async def _reservations(self, order: BrokerOrder, price: Decimal) -> tuple[Decimal, Decimal]:
+        """Buying power and sell quantity that other open orders on the same connection already hold."""
+        open_orders = await self._repos.orders.list_by_status(sorted(OPEN_STATUSES), limit=1000)
+        reserved_bp = Decimal("0")
+        reserved_qty = Decimal("0")
+        for other in open_orders:
+            if other.client_order_id == order.client_order_id or other.order.connection_id != order.connection_id:
+                continue
+            remaining = other.order.quantity - other.filled_quantity
+            share = remaining / other.order.quantity
+            reserved_bp += required_buying_power(other.order, other.reference_price or price) * share
+            if other.order.symbol == order.symbol and other.order.side == "SELL":
+                reserved_qty += remaining
+        return reserved_bp, reserved_qty
+
+    @activity.defn
+    async def record_order(self, request: RecordInput) -> None:
+        """Store the order's state, its new status changes and executions (each once)."""
+        for report in request.executions:
+            await self._repos.executions.add(report)
+        for update in request.updates:
+            await self._repos.statuses.append(update)
+        await self._repos.orders.save(request.order)
+
+    @activity.defn
+    async def submit_order(self, request: SubmitInput) -> OrderSnapshot:
+        """Submit exactly once: any retry first looks the order up by its client order id."""
+        order = request.order
+        assert order.connection_id is not None
+        gateway = await self._gateway(order.connection_id)
+        try:
+            if activity.info().attempt > 1:
+                found = await gateway.get_order_by_client_id(order.client_order_id)
+                if found is not None:
+                    return found
+            return await gateway.submit_order(order)
+        except BrokerRejectedError as exc:
+            # A duplicate client order id means an earlier attempt got through.
+            found = await self._lookup_quietly(gateway, order.client_order_id)
+            if found is not None:
+                return found
+            raise broker_failure(exc) from exc
+        except BrokerAuthenticationError as exc:
+            self._sessions.invalidate(order.connection_id)
+            raise broker_failure(exc) from exc
+        except BrokerError as exc:
+            raise broker_failure(exc) from exc
+
+    async def _lookup_quietly(self, gateway: BrokerGateway, client_order_id: str) -> OrderSnapshot | None:
+        try:
+            return await gateway.get_order_by_client_id(client_order_id)
+        except BrokerError:
+            return None
+
+    @activity.defn
+    async def poll_order(self, request: PollInput) -> PollResult:
+        """The broker's view of the order and its executions since `since` (the fallback to the stream)."""
+        gateway = await self._gateway(request.connection_id)
+        try:
+            if request.broker_order_ids:
+                snapshot: OrderSnapshot | None = await gateway.get_order(request.broker_order_ids[-1])
+            else:
+                snapshot = await gateway.get_order_by_client_id(request.client_order_id)
+            executions = await gateway.executions_since(request.since) if request.since else []
+        except BrokerError as exc:
+            raise broker_failure(exc) from exc
+        ids = set(request.broker_order_ids) | ({snapshot.broker_order_id} if snapshot else set())
+        mine = [_rooted(e, request.client_order_id) for e in executions
+                if e.broker_order_id in ids or e.client_order_id == request.client_order_id]
+        return PollResult(snapshot=snapshot, executions=mine)
+
+    @activity.defn
+    async def cancel_order(self, request: CancelInput) -> None:
+        """Ask the broker to cancel; the outcome arrives as events or on the next poll."""
+        gateway = await self._gateway(request.connection_id)
+        try:
+            await gateway.cancel_order(request.broker_order_id)
+        except BrokerError as exc:
+            raise broker_failure(exc) from exc
+
+    @activity.defn
+    async def replace_order(self, request: ReplaceInput) -> OrderSnapshot:
+        """Replace the order's terms; the broker answers with the new order."""
+        gateway = await self._gateway(request.connection_id)
+        try:
+            return await gateway.replace_order(request.broker_order_id, request.amendment)
+        except BrokerError as exc:
+            raise broker_failure(exc) from exc
+
+
+def _rooted(report: ExecutionReport, client_order_id: str) -> ExecutionReport:
+    """Executions of a replacement order belong to the original order."""
+    if report.client_order_id == client_order_id:
+        return report
+    return ExecutionReport(**{**report.model_dump(), "client_order_id": client_order_id})

@@ -1,0 +1,32 @@
+"""What the activities need of persistence: the five repositories (persistence.Repositories fits)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from domain.broker_integration import (
+    BrokerAccountRepository,
+    BrokerConnectionRepository,
+    ExecutionReportRepository,
+    OrderExecutionRepository,
+    OrderStatusRepository,
+)
+
+__all__ = ["ActivityRepositories"]
+
+
+class ActivityRepositories(Protocol):
+    @property
+    def connections(self) -> BrokerConnectionRepository: ...
+
+    @property
+    def accounts(self) -> BrokerAccountRepository: ...
+
+    @property
+    def orders(self) -> OrderExecutionRepository: ...
+
+    @property
+    def executions(self) -> ExecutionReportRepository: ...
+
+    @property
+    def statuses(self) -> OrderStatusRepository: ...

@@ -1,0 +1,298 @@
+"""AlpacaGateway: the domain's BrokerGateway port over Alpaca's Trading API v2."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from websockets.asyncio.client import connect
+
+from domain.broker_integration.entities import BrokerAccount, Position
+from domain.broker_integration.enums import AssetClass, AuthMethod, OrderSide, OrderType, TimeInForce
+from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, SessionInfo, TradeEvent
+from domain.broker_integration.value_objects import (
+    BrokerCapabilities,
+    BrokerOrder,
+    ConnectionCredentials,
+    ExecutionReport,
+)
+
+from . import parsing
+from .config import AlpacaConfig
+from .errors import (
+    AlpacaAmbiguousOutcomeError,
+    AlpacaDuplicateClientOrderIdError,
+    AlpacaError,
+    AlpacaOrderNotFoundError,
+    AlpacaProtocolError,
+    AlpacaRejectedError,
+    AlpacaUnavailableError,
+)
+from .recovery import TradeUpdateFeed
+from .schemas import AlpacaAccount, AlpacaFillActivity, AlpacaLatestTrade, AlpacaOrder, AlpacaPosition
+from .sessions import AlpacaSession, CredentialsSource, SessionPool
+
+__all__ = ["ALPACA_CAPABILITIES", "BROKER_NAME", "AlpacaGateway"]
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+BROKER_NAME = "alpaca"
+ALPACA_CAPABILITIES = BrokerCapabilities(
+    broker=BROKER_NAME,
+    order_types=frozenset(OrderType),
+    time_in_force=frozenset(TimeInForce) - {TimeInForce.GTD},
+    asset_classes=frozenset({AssetClass.EQUITY, AssetClass.CRYPTO}),
+    auth_methods=frozenset({AuthMethod.API_KEY, AuthMethod.OAUTH2}),
+    supports_fractional=True,
+    supports_extended_hours=True,
+    supports_short=True,
+    supports_replace=True,
+    supports_trail_percent=True,
+)
+ACTIVITY_PAGE = 100
+OPEN_ORDERS_LIMIT = 500
+
+
+def _model(cls: type[M], payload: Any, what: str, *, placed: bool = False) -> M:
+    """Validate a payload; an unreadable answer to an order we placed is ambiguous, not a failure."""
+    try:
+        return cls.model_validate(payload)
+    except ValidationError:
+        error = AlpacaAmbiguousOutcomeError if placed else AlpacaProtocolError
+        raise error(f"{what}: answer does not match Alpaca's {cls.__name__}") from None
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class AlpacaGateway:
+    """One Alpaca connection (paper, live or a base URL); serves every account whose keys it was given."""
+
+    def __init__(self, connection_id: str, config: AlpacaConfig | None = None, *,
+                 credentials: CredentialsSource | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 ws_connect: Callable[..., Any] = connect) -> None:
+        self.connection_id = connection_id
+        self.config = config or AlpacaConfig()
+        self._pool = SessionPool(connection_id, self.config, credentials=credentials, transport=transport)
+        self._ws_connect = ws_connect
+        self._client_ids: dict[str, str] = {}
+        self._owners: dict[str, AlpacaSession] = {}
+        self._sides: dict[str, OrderSide] = {}
+        self._feeds: list[TradeUpdateFeed] = []
+
+    @property
+    def broker(self) -> str:
+        """The broker's name in the registry."""
+        return BROKER_NAME
+
+    def capabilities(self) -> BrokerCapabilities:
+        """Every order type; all times in force but GTD; equities and crypto; keys or OAuth."""
+        return ALPACA_CAPABILITIES
+
+    async def authenticate(self, credentials: ConnectionCredentials) -> SessionInfo:
+        """Verify keys (or an OAuth token) with GET /v2/account; the session lasts while the keys do."""
+        session = await self._pool.login(credentials)
+        expires = credentials.token_expires_at if session.auth.is_oauth else None
+        return SessionInfo(expires_at=expires, account_numbers=[session.account_number])
+
+    def _remember(self, wire: AlpacaOrder, session: AlpacaSession) -> OrderSnapshot:
+        self._client_ids[wire.id] = wire.client_order_id
+        self._owners[wire.id] = session
+        return parsing.order_snapshot(wire)
+
+    async def _session_of(self, broker_order_id: str) -> AlpacaSession:
+        return self._owners.get(broker_order_id) or await self._pool.get()
+
+    async def submit_order(self, order: BrokerOrder) -> OrderSnapshot:
+        """POST /v2/orders with the client order id; a duplicate id returns the order already there."""
+        session = await self._pool.get(order.account_id)
+        body = parsing.order_request(order).to_json()
+        self._sides[order.client_order_id] = order.side
+        try:
+            payload = await session.trading.send("POST", "/v2/orders", json_body=body)
+        except AlpacaDuplicateClientOrderIdError:
+            existing = await self.get_order_by_client_id(order.client_order_id)
+            if existing is None or existing.symbol != order.symbol or existing.quantity != order.quantity:
+                raise
+            return existing
+        return self._remember(_model(AlpacaOrder, payload, "POST /v2/orders", placed=True), session)
+
+    async def _by_client_id(self, session: AlpacaSession, client_order_id: str) -> AlpacaOrder | None:
+        try:
+            payload = await session.trading.send("GET", "/v2/orders:by_client_order_id",
+                                                 params={"client_order_id": client_order_id})
+        except AlpacaOrderNotFoundError:
+            return None
+        return _model(AlpacaOrder, payload, "GET /v2/orders:by_client_order_id")
+
+    async def get_order_by_client_id(self, client_order_id: str) -> OrderSnapshot | None:
+        """GET /v2/orders:by_client_order_id in every account; None when no account has it."""
+        for session in await self._pool.all():
+            wire = await self._by_client_id(session, client_order_id)
+            if wire is not None:
+                return self._remember(wire, session)
+        return None
+
+    async def fetch_order(self, broker_order_id: str) -> tuple[AlpacaOrder, AlpacaSession]:
+        """GET /v2/orders/{id} as Alpaca's order, with the session that owns it."""
+        session = await self._session_of(broker_order_id)
+        path = f"/v2/orders/{quote(broker_order_id, safe='')}"
+        wire = _model(AlpacaOrder, await session.trading.send("GET", path), f"GET {path}")
+        self._remember(wire, session)
+        return wire, session
+
+    async def get_order(self, broker_order_id: str) -> OrderSnapshot:
+        """GET /v2/orders/{id}."""
+        wire, _ = await self.fetch_order(broker_order_id)
+        return parsing.order_snapshot(wire)
+
+    async def cancel_order(self, broker_order_id: str) -> None:
+        """DELETE /v2/orders/{id}: the cancel is accepted; the outcome arrives as a trade update."""
+        session = await self._session_of(broker_order_id)
+        await session.trading.send("DELETE", f"/v2/orders/{quote(broker_order_id, safe='')}")
+
+    async def replace_order(self, broker_order_id: str, amendment: OrderAmendment) -> OrderSnapshot:
+        """PATCH /v2/orders/{id}: a new order with a new id; an unknown outcome is resolved by lookup."""
+        if amendment.is_empty():
+            raise AlpacaRejectedError("replace: nothing to change")
+        old, session = await self.fetch_order(broker_order_id)
+        body = parsing.replace_request(amendment, old).to_json()
+        path = f"/v2/orders/{quote(broker_order_id, safe='')}"
+        try:
+            payload = await session.trading.send("PATCH", path, json_body=body)
+        except (AlpacaAmbiguousOutcomeError, AlpacaUnavailableError, AlpacaDuplicateClientOrderIdError):
+            found = await self._by_client_id(session, body["client_order_id"])
+            if found is None:
+                raise
+            return self._remember(found, session)
+        return self._remember(_model(AlpacaOrder, payload, f"PATCH {path}", placed=True), session)
+
+    async def list_open_orders(self) -> list[OrderSnapshot]:
+        """GET /v2/orders?status=open in every account."""
+        snapshots: list[OrderSnapshot] = []
+        for session in await self._pool.all():
+            params = {"status": "open", "limit": OPEN_ORDERS_LIMIT, "direction": "asc"}
+            payload = await session.trading.send("GET", "/v2/orders", params=params)
+            if not isinstance(payload, list):
+                raise AlpacaProtocolError("GET /v2/orders: expected a list")
+            if len(payload) >= OPEN_ORDERS_LIMIT:
+                log.warning("alpaca: %d open orders or more; only the first %d are listed", len(payload),
+                            OPEN_ORDERS_LIMIT)
+            snapshots += [self._remember(_model(AlpacaOrder, item, "GET /v2/orders"), session) for item in payload]
+        return snapshots
+
+    async def _positions(self, session: AlpacaSession) -> list[AlpacaPosition]:
+        payload = await session.trading.send("GET", "/v2/positions")
+        if not isinstance(payload, list):
+            raise AlpacaProtocolError("GET /v2/positions: expected a list")
+        return [_model(AlpacaPosition, item, "GET /v2/positions") for item in payload]
+
+    async def get_account(self, account_number: str | None = None) -> BrokerAccount:
+        """GET /v2/account and /v2/positions."""
+        session = await self._pool.get(account_number)
+        wire = _model(AlpacaAccount, await session.trading.send("GET", "/v2/account"), "GET /v2/account")
+        positions = await self._positions(session)
+        return parsing.broker_account(wire, positions, self.connection_id, datetime.now(UTC))
+
+    async def get_positions(self, account_number: str | None = None) -> list[Position]:
+        """GET /v2/positions (quantities negative when short)."""
+        return [parsing.position(p) for p in await self._positions(await self._pool.get(account_number))]
+
+    async def fill_activities(self, session: AlpacaSession, since: datetime) -> list[AlpacaFillActivity]:
+        """GET /v2/account/activities/FILL after `since`, oldest first, every page."""
+        params: dict[str, Any] = {"after": _iso(since), "direction": "asc", "page_size": ACTIVITY_PAGE}
+        found: list[AlpacaFillActivity] = []
+        while True:
+            page = await session.trading.send("GET", "/v2/account/activities/FILL", params=params)
+            if not isinstance(page, list):
+                raise AlpacaProtocolError("GET /v2/account/activities/FILL: expected a list")
+            items = [_model(AlpacaFillActivity, i, "FILL activity") for i in page if i.get("activity_type", "FILL")
+                     == "FILL"]
+            found += items
+            if len(page) < ACTIVITY_PAGE or not items or params.get("page_token") == items[-1].id:
+                return found
+            params["page_token"] = items[-1].id
+
+    async def client_order_id_of(self, session: AlpacaSession, broker_order_id: str) -> str:
+        """The client id of an order (activities carry only the broker's id)."""
+        if broker_order_id not in self._client_ids:
+            self._owners.setdefault(broker_order_id, session)
+            await self.fetch_order(broker_order_id)
+        return self._client_ids[broker_order_id]
+
+    async def report(self, session: AlpacaSession, activity: AlpacaFillActivity) -> ExecutionReport:
+        """A FILL activity as an execution report."""
+        client_id = await self.client_order_id_of(session, activity.order_id)
+        side = self._sides.get(parsing.root_client_order_id(client_id))
+        return parsing.execution_from_activity(activity, client_id, self.connection_id, side)
+
+    async def executions_since(self, since: datetime) -> list[ExecutionReport]:
+        """Every fill from `since` on in every account, oldest first (FILL activities).
+
+        Alpaca's `after` is exclusive and the caller's clock is not Alpaca's: the query reaches back
+        `gap_margin_seconds`, so a few earlier fills may come too (callers deduplicate by execution id).
+        """
+        after = since - timedelta(seconds=self.config.gap_margin_seconds)
+        reports: list[ExecutionReport] = []
+        for session in await self._pool.all():
+            for activity in await self.fill_activities(session, after):
+                reports.append(await self.report(session, activity))
+        return sorted(reports, key=lambda r: r.executed_at)
+
+    async def broker_time(self, session: AlpacaSession) -> datetime:
+        """Alpaca's current time from GET /v2/clock (ours when the clock cannot be read)."""
+        try:
+            payload = await session.trading.send("GET", "/v2/clock")
+            return parsing.parse_timestamp(str(payload["timestamp"]))
+        except (AlpacaError, KeyError, TypeError, ValueError):
+            return datetime.now(UTC)
+
+    async def latest_price(self, symbol: str) -> Decimal | None:
+        """The last trade price from market data; None when there is none or no data subscription."""
+        session = await self._pool.get()
+        crypto = "/" in symbol
+        path = "/v1beta3/crypto/us/latest/trades" if crypto else f"/v2/stocks/{quote(symbol, safe='')}/trades/latest"
+        try:
+            payload = await session.data.send("GET", path, params={"symbols": symbol} if crypto else None)
+        except (AlpacaOrderNotFoundError, AlpacaRejectedError, AlpacaUnavailableError) as exc:
+            log.info("alpaca: no latest price for %s (%s)", symbol, type(exc).__name__)
+            return None
+        trade = (payload or {}).get("trades", {}).get(symbol) if crypto else (payload or {}).get("trade")
+        if not trade:
+            return None
+        return parsing.decimal_or_none(_model(AlpacaLatestTrade, trade, f"GET {path}").p)
+
+    async def trade_updates(self) -> AsyncIterator[TradeEvent]:
+        """The trade_updates stream of every account; fills missed while it was down are replayed."""
+        feed = TradeUpdateFeed(self, await self._pool.all(), self._ws_connect)
+        self._feeds.append(feed)
+        try:
+            async for event in feed.events():
+                yield event
+        finally:
+            self._feeds.remove(feed)
+            await feed.aclose()
+
+    def side_of(self, client_order_id: str) -> OrderSide | None:
+        """The side brokerflow submitted for an order (Alpaca knows only buy and sell)."""
+        return self._sides.get(parsing.root_client_order_id(client_order_id))
+
+    def note(self, wire: AlpacaOrder, session: AlpacaSession) -> OrderSnapshot:
+        """Remember an order seen on the stream."""
+        return self._remember(wire, session)
+
+    async def close(self) -> None:
+        """Stop the streams and close every HTTP client."""
+        for feed in list(self._feeds):
+            await feed.aclose()
+        await self._pool.aclose()
+

@@ -1,0 +1,119 @@
+"""Broker name -> gateway factory and capabilities; the process-wide gateway provider and clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from domain.broker_integration import runtime
+from domain.broker_integration.entities import BrokerConnection
+from domain.broker_integration.errors import ConfigurationError
+from domain.broker_integration.ports import BrokerGateway
+from domain.broker_integration.value_objects import BrokerCapabilities, ConnectionCredentials
+
+from .alpaca.config import AlpacaConfig, credentials_from_env
+from .alpaca.gateway import ALPACA_CAPABILITIES, AlpacaGateway
+from .alpaca.sessions import CredentialsSource
+
+__all__ = [
+    "BROKERS",
+    "BrokerEntry",
+    "GatewayFactory",
+    "GatewayRegistry",
+    "SystemClock",
+    "broker_names",
+    "capabilities_of",
+    "env_credentials",
+    "install_defaults",
+    "register_broker",
+]
+
+GatewayFactory = Callable[[BrokerConnection, CredentialsSource | None], BrokerGateway]
+
+
+@dataclass(frozen=True)
+class BrokerEntry:
+    """A broker the registry can build gateways for."""
+
+    name: str
+    factory: GatewayFactory
+    capabilities: BrokerCapabilities
+
+
+def _alpaca(connection: BrokerConnection, credentials: CredentialsSource | None) -> BrokerGateway:
+    config = AlpacaConfig(environment=connection.environment, base_url=connection.base_url)
+    return AlpacaGateway(connection.connection_id, config, credentials=credentials)
+
+
+BROKERS: dict[str, BrokerEntry] = {"alpaca": BrokerEntry("alpaca", _alpaca, ALPACA_CAPABILITIES)}
+
+
+def register_broker(entry: BrokerEntry) -> None:
+    """Add (or replace) a broker."""
+    BROKERS[entry.name.lower()] = entry
+
+
+def broker_names() -> list[str]:
+    """The brokers gateways can be built for."""
+    return sorted(BROKERS)
+
+
+def _entry(broker: str) -> BrokerEntry:
+    entry = BROKERS.get(broker.strip().lower())
+    if entry is None:
+        raise ConfigurationError(f"unknown broker {broker!r}; known: {', '.join(broker_names())}")
+    return entry
+
+
+def capabilities_of(broker: str) -> BrokerCapabilities:
+    """What a broker supports."""
+    return _entry(broker).capabilities
+
+
+async def env_credentials(connection_id: str) -> ConnectionCredentials | None:
+    """Credentials from APCA_API_KEY_ID / APCA_API_SECRET_KEY (or APCA_API_OAUTH_TOKEN)."""
+    return credentials_from_env()
+
+
+class SystemClock:
+    """The wall clock, timezone-aware UTC."""
+
+    def now(self) -> datetime:
+        """The current time."""
+        return datetime.now(UTC)
+
+
+class GatewayRegistry:
+    """Builds one gateway per connection and keeps it while the connection's broker and URL stay the same."""
+
+    def __init__(self, credentials: CredentialsSource | None = None) -> None:
+        self._credentials = credentials
+        self._gateways: dict[str, tuple[tuple[str, str | None, str], BrokerGateway]] = {}
+        self._retired: list[BrokerGateway] = []
+
+    def gateway_for(self, connection: BrokerConnection) -> BrokerGateway:
+        """The connection's gateway; built on first use (it logs in lazily through the credentials source)."""
+        key = (connection.broker.strip().lower(), connection.base_url, str(connection.environment))
+        cached = self._gateways.get(connection.connection_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if cached is not None:
+            self._retired.append(cached[1])
+        gateway = _entry(connection.broker).factory(connection, self._credentials)
+        self._gateways[connection.connection_id] = (key, gateway)
+        return gateway
+
+    async def aclose(self) -> None:
+        """Close every gateway built so far."""
+        gateways = [g for _, g in self._gateways.values()] + self._retired
+        self._gateways, self._retired = {}, []
+        for gateway in gateways:
+            await gateway.close()
+
+
+def install_defaults(credentials: CredentialsSource | None = env_credentials) -> GatewayRegistry:
+    """Install a GatewayRegistry and the SystemClock as the domain's defaults; return the registry."""
+    registry = GatewayRegistry(credentials)
+    runtime.configure(gateways=registry, clock=SystemClock())
+    return registry

@@ -1,0 +1,53 @@
+"""BrokerAccountRepository on PostgreSQL: the latest snapshot of each account."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from domain.broker_integration import BrokerAccount
+from persistence.tables import BrokerAccountRow
+
+from ._base import SqlRepository, plain, row_values, table_of, upsert
+
+__all__ = ["SqlBrokerAccountRepository"]
+
+_ACCOUNTS = table_of(BrokerAccountRow)
+
+
+def _account_values(account: BrokerAccount) -> dict[str, Any]:
+    values = {key: plain(value) for key, value in account.model_dump(exclude={"positions", "updated_at"}).items()}
+    values["positions"] = {symbol: p.model_dump(mode="json") for symbol, p in account.positions.items()}
+    values["as_of"] = account.updated_at
+    return values
+
+
+def _account(row: Any) -> BrokerAccount:
+    values = row_values(row, drop=("updated_at", "as_of"))
+    values["updated_at"] = row_values(row)["as_of"]
+    return BrokerAccount.model_validate(values)
+
+
+class SqlBrokerAccountRepository(SqlRepository):
+    """Accounts in `broker_accounts`, positions as JSONB with decimal strings."""
+
+    async def get(self, account_id: str) -> BrokerAccount | None:
+        """Return the account snapshot, or None."""
+        async with self._sessions() as session:
+            query = select(_ACCOUNTS).where(_ACCOUNTS.c.account_id == account_id)
+            row = (await session.execute(query)).mappings().first()
+        return None if row is None else _account(row)
+
+    async def save(self, account: BrokerAccount) -> None:
+        """Insert or replace the account snapshot."""
+        async with self._sessions.begin() as session:
+            await session.execute(upsert(_ACCOUNTS, _account_values(account), "account_id"))
+
+    async def list_for_connection(self, connection_id: str) -> Sequence[BrokerAccount]:
+        """Return the accounts behind a connection, by id."""
+        async with self._sessions() as session:
+            query = select(_ACCOUNTS).where(_ACCOUNTS.c.connection_id == connection_id).order_by(_ACCOUNTS.c.account_id)
+            rows = (await session.execute(query)).mappings().all()
+        return [_account(row) for row in rows]

@@ -1,0 +1,79 @@
+"""OrderExecutionRepository on PostgreSQL: searchable columns plus the lossless aggregate JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from domain.broker_integration import Order, OrderStatus
+from persistence.tables import OrderRow
+
+from ._base import SqlRepository, table_of, upsert
+
+__all__ = ["SqlOrderExecutionRepository"]
+
+_ORDERS = table_of(OrderRow)
+
+
+def _order_values(order: Order) -> dict[str, Any]:
+    request = order.order
+    return {
+        "client_order_id": order.client_order_id,
+        "broker_order_id": order.broker_order_id,
+        "connection_id": request.connection_id,
+        "account_id": request.account_id,
+        "symbol": request.symbol,
+        "side": request.side.value,
+        "order_type": request.order_type.value,
+        "status": order.status.value,
+        "quantity": request.quantity,
+        "filled_quantity": order.filled_quantity,
+        "avg_fill_price": order.avg_fill_price,
+        "commission": order.commission,
+        "fees": order.fees,
+        "aggregate": order.model_dump(mode="json"),
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+
+
+def _order(aggregate: dict[str, Any]) -> Order:
+    return Order.model_validate(aggregate)
+
+
+class SqlOrderExecutionRepository(SqlRepository):
+    """Orders in `orders`, keyed by client order id; broker order ids are unique when set."""
+
+    async def get(self, client_order_id: str) -> Order | None:
+        """Return the order, or None."""
+        return await self._one(_ORDERS.c.client_order_id == client_order_id)
+
+    async def get_by_broker_order_id(self, broker_order_id: str) -> Order | None:
+        """Return the order the broker knows by this id, or None."""
+        return await self._one(_ORDERS.c.broker_order_id == broker_order_id)
+
+    async def save(self, order: Order) -> None:
+        """Insert or update the order's current state."""
+        async with self._sessions.begin() as session:
+            await session.execute(upsert(_ORDERS, _order_values(order), "client_order_id", touch=False))
+
+    async def list_by_status(self, statuses: Sequence[OrderStatus], limit: int = 100) -> Sequence[Order]:
+        """Return up to `limit` orders in any of `statuses`, oldest first."""
+        if not statuses or limit <= 0:
+            return []
+        query = (
+            select(_ORDERS.c.aggregate)
+            .where(_ORDERS.c.status.in_([OrderStatus(s).value for s in statuses]))
+            .order_by(_ORDERS.c.created_at, _ORDERS.c.client_order_id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return [_order(aggregate) for aggregate in rows]
+
+    async def _one(self, condition: Any) -> Order | None:
+        async with self._sessions() as session:
+            aggregate = (await session.execute(select(_ORDERS.c.aggregate).where(condition))).scalar()
+        return None if aggregate is None else _order(aggregate)

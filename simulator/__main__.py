@@ -1,0 +1,5 @@
+import sys
+
+from simulator.cli import cli_main
+
+sys.exit(cli_main())

@@ -1,0 +1,229 @@
+"""OrderWorkflow on a real Temporal dev server, with the real activities over a scripted broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.models import AmendRequest, CancelRequest, OrderOutcome, OrderRequest
+from domain.broker_integration import BrokerConnection, ConnectionCredentials
+from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeOrders, FakeStatuses
+from worker import build_worker
+from workflows.order_workflow import OrderWorkflow, order_workflow_id
+
+from .fake_broker import FakeBroker, FakeProvider
+
+
+@dataclass
+class Repos:
+    connections: FakeConnections
+    accounts: Any
+    orders: FakeOrders
+    executions: FakeExecutions
+    statuses: FakeStatuses
+
+
+class FakeAccounts:
+    def __init__(self) -> None:
+        self.items: dict[str, Any] = {}
+
+    async def get(self, account_id: str) -> Any:
+        return self.items.get(account_id)
+
+    async def save(self, account: Any) -> None:
+        self.items[account.account_id] = account
+
+    async def list_for_connection(self, connection_id: str) -> list[Any]:
+        return [a for a in self.items.values() if a.connection_id == connection_id]
+
+
+@dataclass
+class World:
+    env: WorkflowEnvironment
+    broker: FakeBroker
+    repos: Repos
+    task_queue: str
+
+    async def start(self, **fields: Any) -> WorkflowHandle[Any, OrderOutcome]:
+        fields.setdefault("client_order_id", f"t-{uuid.uuid4().hex[:10]}")
+        fields.setdefault("connection_id", "conn-1")
+        fields.setdefault("poll_interval_seconds", 0.2)
+        request = OrderRequest(**fields)
+        return await self.env.client.start_workflow(
+            OrderWorkflow.run, request, id=order_workflow_id(request.client_order_id or ""),
+            task_queue=self.task_queue,
+        )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def world(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[World]:
+    broker = FakeBroker()
+    repos = Repos(FakeConnections(), FakeAccounts(), FakeOrders(), FakeExecutions(), FakeStatuses())
+    await repos.connections.save(BrokerConnection(connection_id="conn-1", broker="fakebroker"))
+    await repos.connections.save_credentials("conn-1", ConnectionCredentials(api_key="k", api_secret="s"))
+    worker, _ = build_worker(temporal_env.client, repos, FakeProvider(broker), FakeClock(), task_queue)
+    async with worker:
+        yield World(temporal_env, broker, repos, task_queue)
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def status_of(handle: WorkflowHandle[Any, Any]) -> str:
+    return (await handle.query(OrderWorkflow.status)).status
+
+
+async def test_market_order_fills_and_is_recorded_once(world: World) -> None:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=10)
+    outcome = await handle.result()
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 10
+    assert outcome.view.avg_fill_price == Decimal("100") and outcome.view.fees == Decimal("0.01")
+    cid = outcome.view.client_order_id
+    assert [o.client_order_id for o in world.broker.received] == [cid]
+    stored = await world.repos.orders.get(cid)
+    assert stored is not None and stored.status == "FILLED"
+    assert len(await world.repos.executions.list_for_order(cid)) == 1
+    history = [u.status for u in await world.repos.statuses.history(cid)]
+    assert history == ["SUBMITTED", "ACCEPTED", "FILLED"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        dict(order_type="LIMIT", limit_price="99.50"),
+        dict(order_type="STOP", stop_price="101"),
+        dict(order_type="STOP_LIMIT", stop_price="101", limit_price="102"),
+        dict(order_type="TRAILING_STOP", trail_percent="1.5"),
+        dict(order_type="LIMIT", limit_price="99", time_in_force="GTC"),
+    ],
+)
+async def test_resting_order_types_fill_in_parts(world: World, fields: dict[str, Any]) -> None:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=10, **fields)
+    await wait_for(lambda: _accepted(world, handle))
+    bid = world.broker.by_client(handle.id.removeprefix("order-")).broker_order_id  # type: ignore[union-attr]
+    world.broker.fill(bid, 4, Decimal("99"))
+    await wait_for(lambda: _is(handle, "PARTIALLY_FILLED"))
+    world.broker.fill(bid, 6, Decimal("99.5"))
+    outcome = await handle.result()
+    assert outcome.view.status == "FILLED" and outcome.view.avg_fill_price == Decimal("99.3")
+    assert len(await handle.query(OrderWorkflow.executions)) == 2
+
+
+async def _accepted(world: World, handle: WorkflowHandle[Any, Any]) -> bool:
+    return world.broker.by_client(handle.id.removeprefix("order-")) is not None and await status_of(handle) in (
+        "ACCEPTED", "PARTIALLY_FILLED")
+
+
+async def _is(handle: WorkflowHandle[Any, Any], status: str) -> bool:
+    return await status_of(handle) == status
+
+
+async def test_starting_the_same_order_twice_is_one_order(world: World) -> None:
+    handle = await world.start(client_order_id="same-1", symbol="AAPL", side="BUY", quantity=1,
+                               order_type="LIMIT", limit_price="90")
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    again = await world.env.client.start_workflow(
+        OrderWorkflow.run, OrderRequest(client_order_id="same-1", symbol="AAPL", side="BUY", quantity=1,
+                                        order_type="LIMIT", limit_price="90", connection_id="conn-1"),
+        id=handle.id, task_queue=world.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    assert again.result_run_id == handle.result_run_id
+    await wait_for(lambda: _accepted(world, handle))
+    await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    await handle.result()
+    assert [o.client_order_id for o in world.broker.received] == ["same-1"]
+
+
+async def test_cancel_accepted_then_rejected_when_terminal(world: World) -> None:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=10, order_type="LIMIT", limit_price="90")
+    await wait_for(lambda: _accepted(world, handle))
+    result = await handle.execute_update(OrderWorkflow.cancel, CancelRequest(reason="user"))
+    assert result.accepted and result.status == "CANCELED"
+    outcome = await handle.result()
+    assert outcome.view.status == "CANCELED"
+    history = [u.status for u in await world.repos.statuses.history(outcome.view.client_order_id)]
+    assert history == ["SUBMITTED", "ACCEPTED", "PENDING_CANCEL", "CANCELED"]
+
+
+async def test_cancel_refused_by_broker_returns_to_previous_state(world: World) -> None:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=10, order_type="LIMIT", limit_price="90")
+    await wait_for(lambda: _accepted(world, handle))
+    world.broker.refuse_cancel = True
+    result = await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    assert not result.accepted and result.status == "ACCEPTED"
+    world.broker.refuse_cancel = False
+    await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    assert (await handle.result()).view.status == "CANCELED"
+
+
+async def test_partial_fills_then_cancel_then_a_late_fill(world: World) -> None:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=10, order_type="LIMIT", limit_price="90")
+    await wait_for(lambda: _accepted(world, handle))
+    cid = handle.id.removeprefix("order-")
+    bid = world.broker.by_client(cid).broker_order_id  # type: ignore[union-attr]
+    world.broker.fill(bid, 3)
+    await wait_for(lambda: _is(handle, "PARTIALLY_FILLED"))
+    result = await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    assert result.accepted
+    world.broker.fill(bid, 2)  # arrives after the cancel
+    outcome = await handle.result()
+    assert outcome.view.status == "CANCELED"
+    assert outcome.view.filled_qty == 5
+    assert len(await world.repos.executions.list_for_order(cid)) == 2
+
+
+async def test_amend_accepted_and_validator_rejections(world: World) -> None:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=10, order_type="LIMIT", limit_price="90")
+    await wait_for(lambda: _accepted(world, handle))
+    cid = handle.id.removeprefix("order-")
+    world.broker.fill(world.broker.by_client(cid).broker_order_id, 4)  # type: ignore[union-attr]
+    await wait_for(lambda: _is(handle, "PARTIALLY_FILLED"))
+    for bad in (AmendRequest(quantity=Decimal("3")), AmendRequest(stop_price=Decimal("5")),
+                AmendRequest(limit_price=Decimal("-1")), AmendRequest()):
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(OrderWorkflow.amend, bad)
+    result = await handle.execute_update(OrderWorkflow.amend, AmendRequest(quantity=Decimal("12"),
+                                                                           limit_price=Decimal("91")),
+                                         id="amend-1")
+    assert result.accepted and result.status == "PARTIALLY_FILLED"
+    again = await handle.execute_update(OrderWorkflow.amend, AmendRequest(quantity=Decimal("12")), id="amend-1")
+    assert again == result
+    view = await handle.query(OrderWorkflow.status)
+    assert view.quantity == 12 and view.remaining_qty == 8
+    await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    outcome = await handle.result()
+    assert outcome.view.status == "CANCELED"
+    with pytest.raises((WorkflowUpdateFailedError, RPCError)):
+        await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+
+
+async def test_pre_trade_rejection_never_reaches_the_broker(world: World) -> None:
+    handle = await world.start(symbol="MSFT", side="SELL", quantity=51)
+    outcome = await handle.result()
+    assert outcome.view.status == "REJECTED" and "INSUFFICIENT_POSITION" in (outcome.view.reason or "")
+    assert world.broker.received == []
+
+
+async def test_ambiguous_submit_is_resolved_by_lookup(world: World) -> None:
+    world.broker.drop_next_response = True
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=5, order_type="LIMIT", limit_price="90")
+    await wait_for(lambda: _accepted(world, handle))
+    assert len(world.broker.received) == 1
+    await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    await handle.result()

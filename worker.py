@@ -1,0 +1,96 @@
+"""The brokerflow worker: registers the workflows and activities and wires gateways and repositories.
+
+Run with `brokerflow worker` (or `python worker.py`); stops gracefully on SIGTERM and SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.order_activities import OrderActivities
+from activities.sessions import SessionPool
+from domain.broker_integration import Clock, GatewayProvider
+
+__all__ = ["build_worker", "main", "run"]
+
+log = logging.getLogger("brokerflow.worker")
+
+
+def _workflows() -> list[type]:
+    from workflows.order_workflow import OrderWorkflow
+
+    return [OrderWorkflow]
+
+
+def build_worker(
+    client: Client,
+    repositories: Any,
+    provider: GatewayProvider,
+    clock: Clock,
+    task_queue: str,
+    *,
+    max_concurrent_activities: int = 100,
+    max_concurrent_workflow_tasks: int = 100,
+) -> tuple[Worker, SessionPool]:
+    """A worker for the order workflows with activities bound to `repositories` and `provider`."""
+    sessions = SessionPool(repositories.connections, provider, clock)
+    activities = OrderActivities(repositories, sessions)
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=_workflows(),
+        activities=activities.methods(),
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+    return worker, sessions
+
+
+async def run() -> None:
+    """Connect to Temporal and PostgreSQL from the settings and run until SIGTERM/SIGINT."""
+    from brokers.registry import install_defaults
+    from persistence import open_repositories
+    from persistence.migrate import upgrade
+    from starter.client import connect
+    from starter.devstack import database_url_for
+    from starter.settings import get_settings
+
+    settings = get_settings()
+    database_url = database_url_for(settings)
+    await asyncio.to_thread(upgrade, database_url)
+    provider, clock = install_defaults()
+    client = await connect(settings)
+    repositories = await open_repositories(database_url, data_dir=settings.resolved_data_dir)
+    worker, sessions = build_worker(
+        client, repositories, provider, clock, settings.task_queue,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s", settings.task_queue)
+    async with worker:
+        await stop.wait()
+        log.info("shutting down: finishing in-flight activities")
+    await sessions.close()
+    await repositories.close()
+
+
+def main() -> None:
+    """Entry point of `brokerflow worker`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
