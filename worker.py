@@ -56,7 +56,7 @@ def build_worker(
 
 async def run() -> None:
     """Connect to Temporal and PostgreSQL from the settings and run until SIGTERM/SIGINT."""
-    from brokers.registry import install_defaults
+    from brokers.registry import SystemClock, install_defaults
     from persistence import open_repositories
     from persistence.migrate import upgrade
     from starter.client import connect
@@ -66,11 +66,11 @@ async def run() -> None:
     settings = get_settings()
     database_url = database_url_for(settings)
     await asyncio.to_thread(upgrade, database_url)
-    provider, clock = install_defaults()
     client = await connect(settings)
     repositories = await open_repositories(database_url, data_dir=settings.resolved_data_dir)
+    registry = install_defaults(credentials=repositories.connections.get_credentials)
     worker, sessions = build_worker(
-        client, repositories, provider, clock, settings.task_queue,
+        client, repositories, registry, SystemClock(), settings.task_queue,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
     )
@@ -83,6 +83,7 @@ async def run() -> None:
         await stop.wait()
         log.info("shutting down: finishing in-flight activities")
     await sessions.close()
+    await registry.aclose()
     await repositories.close()
 
 

@@ -13,6 +13,7 @@ from starlette.routing import WebSocketRoute
 
 from simulator.admin import admin_routes
 from simulator.alpaca.account_routes import account_routes
+from simulator.alpaca.market_data import market_data_routes
 from simulator.alpaca.errors import json_response
 from simulator.alpaca.order_routes import order_routes
 from simulator.alpaca.stream import stream_endpoint
@@ -38,7 +39,13 @@ def build_app(sim: SimulatorRuntime) -> Any:
         async with sim.running():
             yield
 
-    routes = [*order_routes(), *account_routes(), WebSocketRoute("/stream", stream_endpoint), *admin_routes()]
+    routes = [
+        *order_routes(),
+        *account_routes(),
+        *market_data_routes(),
+        WebSocketRoute("/stream", stream_endpoint),
+        *admin_routes(),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.sim = sim

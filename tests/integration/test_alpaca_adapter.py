@@ -246,5 +246,7 @@ async def test_no_fill_lost_while_the_stream_is_down(sim: Any, gateway: AlpacaGa
     assert sum(f.quantity for f in fills) == Decimal("10")
 
 
-async def test_latest_price_is_none_without_market_data(gateway: AlpacaGateway) -> None:
-    assert await gateway.latest_price("AAPL") is None
+async def test_latest_price_from_market_data(gateway: AlpacaGateway, sim: Any) -> None:
+    await sim.admin.set_price("AAPL", "187.43", volatility=0)
+    assert await gateway.latest_price("AAPL") == Decimal("187.43")
+    assert await gateway.latest_price("NOSUCH") is None

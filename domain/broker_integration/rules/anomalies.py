@@ -69,9 +69,8 @@ def detect_anomalies(
     notional = sum((e.notional for e in executions), Decimal("0"))
     if notional > 0 and metrics.total_cost / notional > thresholds.fee_rate:
         alerts.append(Alert("HIGH_FEES", Severity.WARNING, cid, f"fees {metrics.total_cost} on {notional}"))
-    closed = order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
-    if closed and order.completed_at is not None and any(e.executed_at > order.completed_at for e in executions):
-        alerts.append(Alert("LATE_FILL", Severity.WARNING, cid, "a fill arrived after the order was closed"))
+    if order.late_fills:
+        alerts.append(Alert("LATE_FILL", Severity.WARNING, cid, f"{order.late_fills} fill(s) arrived after the close"))
     if order.status is OrderStatus.REJECTED:
         alerts.append(Alert("REJECTED", Severity.INFO, cid, order.reason or "rejected"))
     order_rank = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}

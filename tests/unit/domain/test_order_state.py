@@ -75,7 +75,7 @@ def test_fill_after_cancel_is_recorded() -> None:
     order.request_cancel(T0)
     order.cancel(T0)
     order.apply_execution(fill("late-1", 3))
-    assert order.status is S.CANCELED and order.filled_quantity == 3
+    assert order.status is S.CANCELED and order.filled_quantity == 3 and order.late_fills == 1
     order.apply_execution(fill("late-2", 7))
     assert order.status is S.FILLED
 

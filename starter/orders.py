@@ -1,0 +1,170 @@
+"""OrderClient: the Python API other services use to start, steer and inspect orders."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.models import AmendRequest, CancelRequest, ChangeResult, OrderOutcome, OrderRequest, OrderView
+from domain.broker_integration import ExecutionReport, OrderStatus
+from workflows.order_workflow import OrderWorkflow, order_workflow_id
+
+from .settings import Settings, get_settings
+
+__all__ = ["OrderChangeRejectedError", "OrderClient", "OrderNotFoundError", "OrderSummary", "summary_of"]
+
+
+class OrderNotFoundError(LookupError):
+    """No order workflow with that client order id."""
+
+
+class OrderChangeRejectedError(RuntimeError):
+    """A cancel or amend was refused (the order is closed, or the change cannot apply)."""
+
+
+def summary_of(request: OrderRequest) -> str:
+    """The static summary shown in the Web UI, e.g. 'BUY 100 AAPL LMT 150.00 via alpaca-sim/ACC1'."""
+    described = request.to_broker_order().describe()
+    return f"{described} {request.time_in_force} via {request.connection_id or 'auto'}/{request.account_id or '-'}"
+
+
+OrderSummary = dict[str, Any]
+
+
+class OrderClient:
+    """Start, cancel, amend and inspect orders; every call is safe to retry."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> OrderClient:
+        """A client for the configured Temporal server and task queue."""
+        from .client import connect
+
+        settings = settings or get_settings()
+        return cls(await connect(settings), settings.task_queue)
+
+    @staticmethod
+    def prepare(request: OrderRequest) -> OrderRequest:
+        """Validate (raising InvalidOrderError, nothing started) and give the order a client order id."""
+        request.to_broker_order()
+        if request.client_order_id:
+            return request
+        return request.model_copy(update={"client_order_id": f"bf-{uuid.uuid4().hex[:20]}"})
+
+    def _start_options(self, request: OrderRequest) -> dict[str, Any]:
+        return {
+            "id": order_workflow_id(request.client_order_id or ""),
+            "task_queue": self.task_queue,
+            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+            "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            "static_summary": summary_of(request),
+            "static_details": f"client order id `{request.client_order_id}`",
+        }
+
+    async def submit(self, request: OrderRequest) -> str:
+        """Start the order (once per client order id) and return its client order id."""
+        request = self.prepare(request)
+        try:
+            await self.client.start_workflow(OrderWorkflow.run, request, **self._start_options(request))
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.ALREADY_EXISTS:
+                raise
+        return request.client_order_id or ""
+
+    async def submit_and_wait_for_ack(self, request: OrderRequest, timeout: float = 60.0) -> OrderView:
+        """Start the order and return once the broker acknowledged it (update-with-start)."""
+        request = self.prepare(request)
+        start = WithStartWorkflowOperation(OrderWorkflow.run, request, **self._start_options(request))
+        view: OrderView = await self.client.execute_update_with_start_workflow(
+            OrderWorkflow.wait_for_ack, start_workflow_operation=start,
+            rpc_timeout=timedelta(seconds=timeout),
+        )
+        return view
+
+    def handle(self, client_order_id: str) -> WorkflowHandle[Any, OrderOutcome]:
+        """The workflow handle of an order."""
+        return self.client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(client_order_id))
+
+    async def _change(self, client_order_id: str, update: Any, arg: Any, update_id: str | None) -> ChangeResult:
+        handle = self.handle(client_order_id)
+        try:
+            result: ChangeResult = await handle.execute_update(
+                update, arg, id=update_id or f"chg-{uuid.uuid4().hex}", rpc_timeout=timedelta(seconds=60)
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise OrderChangeRejectedError(str(exc.cause.message if exc.cause else exc)) from exc
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                if "completed" in exc.message:
+                    raise OrderChangeRejectedError(f"order {client_order_id} is closed") from exc
+                raise OrderNotFoundError(f"no order {client_order_id}") from exc
+            raise
+        return result
+
+    async def cancel(self, client_order_id: str, reason: str | None = None, update_id: str | None = None
+                     ) -> ChangeResult:
+        """Cancel; raises OrderChangeRejectedError when the order cannot be canceled."""
+        return await self._change(client_order_id, OrderWorkflow.cancel, CancelRequest(reason=reason), update_id)
+
+    async def amend(self, client_order_id: str, amendment: AmendRequest, update_id: str | None = None
+                    ) -> ChangeResult:
+        """Amend quantity, prices or trail; raises OrderChangeRejectedError when it cannot apply."""
+        return await self._change(client_order_id, OrderWorkflow.amend, amendment, update_id)
+
+    async def status(self, client_order_id: str) -> OrderView:
+        """The order's current state (from its result once it has finished)."""
+        handle = self.handle(client_order_id)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise OrderNotFoundError(f"no order {client_order_id}") from exc
+            raise
+        if description.status is WorkflowExecutionStatus.COMPLETED:
+            return (await handle.result()).view
+        view: OrderView = await handle.query(OrderWorkflow.status)
+        return view
+
+    async def executions(self, client_order_id: str) -> list[ExecutionReport]:
+        """Every execution recorded for the order."""
+        result: list[ExecutionReport] = await self.handle(client_order_id).query(OrderWorkflow.executions)
+        return result
+
+    async def wait(self, client_order_id: str, timeout: float | None = None) -> OrderOutcome:
+        """Wait for the order's final state."""
+        import asyncio
+
+        return await asyncio.wait_for(self.handle(client_order_id).result(), timeout)
+
+    async def list(self, status: str | None = None, limit: int = 50) -> list[OrderSummary]:
+        """Recent orders, newest first, optionally with one OrderStatus."""
+        query = "WorkflowType = 'OrderWorkflow'"
+        if status:
+            query += f" AND OrderStatus = '{OrderStatus(status.upper())}'"  # validated: no query injection
+        rows: list[OrderSummary] = []
+        async for execution in self.client.list_workflows(query, limit=limit):
+            attrs = execution.search_attributes
+            rows.append({
+                "client_order_id": execution.id.removeprefix("order-"),
+                "status": (attrs.get("OrderStatus") or ["PENDING_NEW"])[0],
+                "symbol": (attrs.get("Symbol") or [""])[0],
+                "side": (attrs.get("OrderSide") or [""])[0],
+                "type": (attrs.get("OrderType") or [""])[0],
+                "workflow": str(execution.status.name if execution.status else ""),
+                "started": execution.start_time,
+            })
+        return rows
