@@ -13,8 +13,8 @@ from starlette.routing import WebSocketRoute
 
 from simulator.admin import admin_routes
 from simulator.alpaca.account_routes import account_routes
-from simulator.alpaca.market_data import market_data_routes
 from simulator.alpaca.errors import json_response
+from simulator.alpaca.market_data import market_data_routes
 from simulator.alpaca.order_routes import order_routes
 from simulator.alpaca.stream import stream_endpoint
 from simulator.faults import FaultMiddleware
