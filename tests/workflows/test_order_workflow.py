@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -22,6 +25,8 @@ from worker import build_worker
 from workflows.order_workflow import OrderWorkflow, order_workflow_id
 
 from .fake_broker import FakeBroker, FakeProvider
+
+HISTORIES = Path(__file__).resolve().parents[1] / "resources" / "histories"
 
 
 @dataclass
@@ -53,27 +58,45 @@ class World:
     broker: FakeBroker
     repos: Repos
     task_queue: str
+    handles: list[WorkflowHandle[Any, OrderOutcome]] = field(default_factory=list)
 
     async def start(self, **fields: Any) -> WorkflowHandle[Any, OrderOutcome]:
         fields.setdefault("client_order_id", f"t-{uuid.uuid4().hex[:10]}")
         fields.setdefault("connection_id", "conn-1")
         fields.setdefault("poll_interval_seconds", 0.2)
         request = OrderRequest(**fields)
-        return await self.env.client.start_workflow(
+        handle = await self.env.client.start_workflow(
             OrderWorkflow.run, request, id=order_workflow_id(request.client_order_id or ""),
             task_queue=self.task_queue,
         )
+        self.handles.append(handle)
+        return handle
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def world(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[World]:
+async def world(temporal_env: WorkflowEnvironment, task_queue: str, request: pytest.FixtureRequest
+                ) -> AsyncIterator[World]:
     broker = FakeBroker()
     repos = Repos(FakeConnections(), FakeAccounts(), FakeOrders(), FakeExecutions(), FakeStatuses())
     await repos.connections.save(BrokerConnection(connection_id="conn-1", broker="fakebroker"))
     await repos.connections.save_credentials("conn-1", ConnectionCredentials(api_key="k", api_secret="s"))
     worker, _ = build_worker(temporal_env.client, repos, FakeProvider(broker), FakeClock(), task_queue)
     async with worker:
-        yield World(temporal_env, broker, repos, task_queue)
+        world = World(temporal_env, broker, repos, task_queue)
+        yield world
+        if os.environ.get("BROKERFLOW_RECORD_HISTORIES"):
+            await save_histories(world, request.node.name)
+
+
+async def save_histories(world: World, test_name: str) -> None:
+    """Keep each finished workflow's history for the replay test (run with BROKERFLOW_RECORD_HISTORIES=1)."""
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    for index, handle in enumerate(world.handles):
+        if (await handle.describe()).status != WorkflowExecutionStatus.COMPLETED:
+            continue
+        history = await handle.fetch_history()
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", test_name).strip("_")
+        (HISTORIES / f"{name}_{index}.json").write_text(history.to_json())
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
