@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.broker_integration import (
     AssetClass,
@@ -21,6 +21,7 @@ from domain.broker_integration import (
     TimeInForce,
     TradeEvent,
 )
+from domain.broker_integration.base import upper_enum
 
 __all__ = [
     "AmendRequest",
@@ -65,6 +66,10 @@ class OrderRequest(BaseModel):
     connection_id: str | None = Field(default=None, description="Pin a connection; else the router picks one")
     account_id: str | None = None
     poll_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
+
+    _upper = field_validator("side", "order_type", "time_in_force", "asset_class", "symbol", mode="before")(
+        upper_enum
+    )
 
     def to_broker_order(self, connection_id: str | None = None, account_id: str | None = None) -> BrokerOrder:
         """The domain order; raises InvalidOrderError listing every problem."""

@@ -155,8 +155,15 @@ class OrderWorkflow:
         await self._flush()
         return None
 
+    def _should_continue_as_new(self, polls: int) -> bool:
+        if self._order.is_terminal:
+            return False
+        limit = self.request.continue_as_new_after
+        return workflow.info().is_continue_as_new_suggested() or (limit is not None and polls >= limit)
+
     async def _follow(self) -> None:
         idle = 0
+        polls = 0
         while not self._order.is_terminal:
             interval = min(self.request.poll_interval_seconds * (2 ** min(idle, 6)), MAX_POLL_SECONDS)
             with contextlib.suppress(TimeoutError):
@@ -166,7 +173,8 @@ class OrderWorkflow:
                 changed = self._apply_events() if self.events else await self._poll_and_apply()
                 await self._flush()
             idle = 0 if changed else idle + 1
-            if workflow.info().is_continue_as_new_suggested() and not self._order.is_terminal:
+            polls += 1
+            if self._should_continue_as_new(polls):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self.state.runs += 1
                 carry = self.request.model_copy(update={"carried": self.state})

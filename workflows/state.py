@@ -55,3 +55,4 @@ class OrderWorkflowInput(OrderRequest):
     """The workflow's one argument: the caller's OrderRequest, plus the state carried into a new run."""
 
     carried: OrderWorkflowState | None = None
+    continue_as_new_after: int | None = Field(default=None, ge=1, description="Polls per run (tests); else server")

@@ -250,3 +250,54 @@ async def test_ambiguous_submit_is_resolved_by_lookup(world: World) -> None:
     assert len(world.broker.received) == 1
     await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
     await handle.result()
+
+
+async def test_long_gtc_order_continues_as_new_without_losing_state(world: World) -> None:
+    from workflows.state import OrderWorkflowInput
+
+    request = OrderWorkflowInput(client_order_id=f"gtc-{uuid.uuid4().hex[:8]}", symbol="AAPL", side="BUY",
+                                 quantity=10, order_type="LIMIT", limit_price="90", time_in_force="GTC",
+                                 connection_id="conn-1", poll_interval_seconds=0.05, continue_as_new_after=3)
+    handle = await world.env.client.start_workflow(OrderWorkflow.run, request, id=order_workflow_id(
+        request.client_order_id or ""), task_queue=world.task_queue)
+    await wait_for(lambda: _accepted(world, handle))
+    cid = request.client_order_id or ""
+    bid = world.broker.by_client(cid).broker_order_id  # type: ignore[union-attr]
+    world.broker.fill(bid, 2)
+    first = await handle.execute_update(OrderWorkflow.amend, AmendRequest(limit_price=Decimal("91")), id="a-1")
+    run_before = (await handle.describe()).run_id
+    await wait_for(lambda: _new_run(handle, run_before), timeout=20)
+    await wait_for(lambda: _new_run(handle, (run_before or "")), timeout=20)
+    # The same update id after continue-as-new is still one change.
+    again = await handle.execute_update(OrderWorkflow.amend, AmendRequest(limit_price=Decimal("91")), id="a-1")
+    assert again == first and len(world.broker.received) == 1
+    world.broker.fill(world.broker.by_client(cid + "-r").broker_order_id, 8)  # type: ignore[union-attr]
+    outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 10 and outcome.executions == 2
+    assert len(await world.repos.executions.list_for_order(cid)) == 2
+    assert [u.status for u in await world.repos.statuses.history(cid)][-1] == "FILLED"
+
+
+async def _new_run(handle: WorkflowHandle[Any, Any], run_id: str | None) -> bool:
+    return (await handle.describe()).run_id != run_id
+
+
+async def test_an_order_started_from_outside_python_with_the_temporal_cli(world: World) -> None:
+    """What a Go/Java/shell caller does: `temporal workflow start` with the JSON of schemas/order_request."""
+    import json
+    import subprocess
+
+    from tests.conftest import temporal_binary
+
+    cid = f"cli-{uuid.uuid4().hex[:8]}"
+    payload = {"client_order_id": cid, "symbol": "aapl", "side": "buy", "quantity": "3", "order_type": "market",
+               "connection_id": "conn-1", "poll_interval_seconds": 0.2}
+    command = [temporal_binary("temporal"), "workflow", "start", "--address",
+               world.env.client.service_client.config.target_host, "--task-queue", world.task_queue,
+               "--type", "OrderWorkflow", "--workflow-id", order_workflow_id(cid), "--input", json.dumps(payload),
+               "--id-conflict-policy", "UseExisting"]
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    outcome = await asyncio.wait_for(world.env.client.get_workflow_handle_for(
+        OrderWorkflow.run, order_workflow_id(cid)).result(), 30)
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 3 and outcome.view.symbol == "AAPL"

@@ -1,0 +1,136 @@
+"""Rendering shared by the CLI command groups: JSON (decimals as strings), rich tables, errors.
+
+JSON goes to stdout unstyled so scripts can parse it; tables and progress go through rich;
+errors go to stderr and end the command with an exit code (1: failed, 2: bad input).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import quote
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from starter.settings import Settings
+
+__all__ = [
+    "BAD_INPUT",
+    "FAILED",
+    "console",
+    "err_console",
+    "fail",
+    "fmt",
+    "jsonable",
+    "key_value_table",
+    "print_json",
+    "print_json_line",
+    "records_table",
+    "run",
+    "temporal_ui_base",
+    "workflow_url",
+]
+
+FAILED = 1
+BAD_INPUT = 2
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one command's coroutine to completion."""
+    return asyncio.run(coroutine)
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` as JSON-ready data: decimals as strings, datetimes ISO 8601, enums by value."""
+    if isinstance(value, BaseModel):
+        return jsonable(value.model_dump(mode="python"))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return jsonable(value.value)
+    return value
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(jsonable(data), indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def print_json_line(data: Any) -> None:
+    """Print ``data`` as one compact JSON line (for streams of changes)."""
+    sys.stdout.write(json.dumps(jsonable(data), separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = FAILED, problems: Iterable[str] = ()) -> NoReturn:
+    """Print ``message`` (and each problem on its own line) to stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    for problem in problems:
+        err_console.print(f"  - {problem}")
+    raise typer.Exit(code)
+
+
+def fmt(value: Any) -> str:
+    """Return a cell's text: '-' for None, decimals as written, datetimes to the second."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def key_value_table(title: str, rows: Mapping[str, Any]) -> Table:
+    """A two-column table of labelled values."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in rows.items():
+        table.add_row(label, fmt(value))
+    return table
+
+
+def records_table(title: str, columns: Sequence[str], records: Iterable[Mapping[str, Any]]) -> Table:
+    """A table with one row per record and one column per key in ``columns``."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.replace("_", " "), overflow="fold")
+    for record in records:
+        table.add_row(*(fmt(record.get(column)) for column in columns))
+    return table
+
+
+def temporal_ui_base(settings: Settings) -> str:
+    """Return the Web UI's base URL: the local dev server's, else the UI port on the Temporal host."""
+    if settings.temporal_ui_url:
+        return settings.temporal_ui_url
+    host = settings.effective_temporal_address.rsplit(":", 1)[0] or "localhost"
+    return f"http://{host}:{settings.temporal_ui_port}"
+
+
+def workflow_url(settings: Settings, workflow_id: str) -> str:
+    """Return the Web UI address of one workflow."""
+    namespace = quote(settings.temporal_namespace, safe="")
+    return f"{temporal_ui_base(settings)}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
