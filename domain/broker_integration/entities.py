@@ -95,6 +95,18 @@ class BrokerConnection(BaseModel):
         if self.status in (C.DEGRADED, C.RECONNECTING):
             self._move(C.CONNECTED, at, "recovered")
 
+    def degrade(self, at: datetime, reason: str) -> None:
+        """Usable but unhealthy (slow, erroring, stream down); the same reason again records nothing."""
+        if self.status is C.DEGRADED and self.status_reason == reason:
+            return
+        self._move(C.DEGRADED, at, reason)
+
+    def trip(self, at: datetime, reason: str) -> None:
+        """Open the circuit breaker: FAILED, so no order uses the connection until it reconnects."""
+        if self.status is C.FAILED:
+            return
+        self._move(C.FAILED, at, reason)
+
     def disconnect(self, at: datetime, reason: str | None = None) -> None:
         """Close the session."""
         self.session_expires_at = None
