@@ -12,6 +12,7 @@ from domain.broker_integration import (
     AssetClass,
     BrokerOrder,
     ExecutionReport,
+    FeeReport,
     Order,
     OrderAmendment,
     OrderSide,
@@ -185,6 +186,7 @@ class RecordInput(BaseModel):
     order: Order
     updates: list[OrderStatusUpdate] = Field(default_factory=list)
     executions: list[ExecutionReport] = Field(default_factory=list)
+    fees: list[FeeReport] = Field(default_factory=list)
 
 
 class SubmitInput(BaseModel):
@@ -201,6 +203,7 @@ class PollInput(BaseModel):
 class PollResult(BaseModel):
     snapshot: OrderSnapshot | None
     executions: list[ExecutionReport] = Field(default_factory=list)
+    fees: list[FeeReport] = Field(default_factory=list)
 
 
 class CancelInput(BaseModel):

@@ -19,6 +19,7 @@ from domain.broker_integration import (
     BrokerRejectedError,
     ConnectionNotReadyError,
     ExecutionReport,
+    FeeReport,
     NotFoundError,
     OrderSnapshot,
     PreTradeRejectedError,
@@ -153,6 +154,9 @@ class OrderActivities:
         """Store the order's state, its new status changes and executions (each once)."""
         for report in request.executions:
             await self._repos.executions.add(report)
+        if self._repos.fees is not None:
+            for fee in request.fees:
+                await self._repos.fees.add(fee)
         for update in request.updates:
             await self._repos.statuses.append(update)
         await self._repos.orders.save(request.order)
@@ -197,12 +201,14 @@ class OrderActivities:
             else:
                 snapshot = await gateway.get_order_by_client_id(request.client_order_id)
             executions = await gateway.executions_since(request.since) if request.since else []
+            fees = await gateway.fees_since(request.since) if request.since else []
         except BrokerError as exc:
             raise broker_failure(exc) from exc
         ids = set(request.broker_order_ids) | ({snapshot.broker_order_id} if snapshot else set())
-        mine = [_rooted(e, request.client_order_id) for e in executions
-                if e.broker_order_id in ids or e.client_order_id == request.client_order_id]
-        return PollResult(snapshot=snapshot, executions=mine)
+        cid = request.client_order_id
+        mine = [_rooted(e, cid) for e in executions if e.broker_order_id in ids or e.client_order_id == cid]
+        my_fees = [_rooted_fee(f, cid) for f in fees if f.broker_order_id in ids or f.client_order_id == cid]
+        return PollResult(snapshot=snapshot, executions=mine, fees=my_fees)
 
     @activity.defn
     async def cancel_order(self, request: CancelInput) -> None:
@@ -221,6 +227,13 @@ class OrderActivities:
             return await gateway.replace_order(request.broker_order_id, request.amendment)
         except BrokerError as exc:
             raise broker_failure(exc) from exc
+
+
+def _rooted_fee(fee: FeeReport, client_order_id: str) -> FeeReport:
+    """Fees of a replacement order belong to the original order."""
+    if fee.client_order_id == client_order_id:
+        return fee
+    return FeeReport(**{**fee.model_dump(), "client_order_id": client_order_id})
 
 
 def _rooted(report: ExecutionReport, client_order_id: str) -> ExecutionReport:

@@ -8,6 +8,7 @@ from domain.broker_integration import (
     BrokerAccountRepository,
     BrokerConnectionRepository,
     ExecutionReportRepository,
+    FeeReportRepository,
     OrderExecutionRepository,
     OrderStatusRepository,
 )
@@ -30,3 +31,6 @@ class ActivityRepositories(Protocol):
 
     @property
     def statuses(self) -> OrderStatusRepository: ...
+
+    @property
+    def fees(self) -> FeeReportRepository | None: ...

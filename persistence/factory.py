@@ -12,6 +12,7 @@ from domain.broker_integration import (
     BrokerAccountRepository,
     BrokerConnectionRepository,
     ExecutionReportRepository,
+    FeeReportRepository,
     OrderExecutionRepository,
     OrderStatusRepository,
 )
@@ -25,6 +26,7 @@ from .repositories import (
     SqlOrderExecutionRepository,
     SqlOrderStatusRepository,
 )
+from .repositories.fees import SqlFeeReportRepository
 
 __all__ = ["Repositories", "open_repositories"]
 
@@ -39,6 +41,7 @@ class Repositories:
     executions: ExecutionReportRepository
     statuses: OrderStatusRepository
     engine: AsyncEngine | None = None
+    fees: FeeReportRepository | None = None
 
     @classmethod
     def from_engine(cls, engine: AsyncEngine, cipher: CredentialCipher) -> Repositories:
@@ -51,6 +54,7 @@ class Repositories:
             executions=SqlExecutionReportRepository(sessions),
             statuses=SqlOrderStatusRepository(sessions),
             engine=engine,
+            fees=SqlFeeReportRepository(sessions),
         )
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -38,7 +39,9 @@ __all__ = [
     "BrokerAccountRow",
     "BrokerConnectionRow",
     "BrokerCredentialsRow",
+    "ConnectionHealthSampleRow",
     "ExecutionReportRow",
+    "FeeReportRow",
     "OrderRow",
     "OrderStatusHistoryRow",
     "metadata",
@@ -243,3 +246,46 @@ class AlertRow(SQLModel, table=True):
     message: str = _text()
     details: dict[str, Any] = _json("{}")
     cleared_at: datetime | None = _ts()
+
+
+class ConnectionHealthSampleRow(SQLModel, table=True):
+    """One health check of a connection, with the supervisor's running totals (for reporting)."""
+
+    __tablename__ = "connection_health_samples"
+    __table_args__ = (Index("ix_connection_health_samples_connection_at", "connection_id", "checked_at"),)
+
+    id: int | None = _serial()
+    connection_id: str = _text()
+    checked_at: datetime = _ts(nullable=False)
+    status: str = _text()
+    ok: bool = Field(sa_column=Column(Boolean, nullable=False))
+    latency_ms: float | None = Field(sa_column=Column(Float, nullable=True))
+    error: str | None = _text(nullable=True)
+    checks: int = _int()
+    failures: int = _int()
+    reconnects: int = _int()
+    degraded_seconds: float = Field(sa_column=Column(Float, nullable=False, server_default=text("0")))
+    failed_seconds: float = Field(sa_column=Column(Float, nullable=False, server_default=text("0")))
+    recorded_at: datetime = _ts(nullable=False, now=True)
+
+
+class FeeReportRow(SQLModel, table=True):
+    """A commission or regulatory fee charged for an order; unique by (connection, fee id)."""
+
+    __tablename__ = "order_fees"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "fee_id", name="uq_order_fees_connection_fee",
+                         postgresql_nulls_not_distinct=True),
+        CheckConstraint("amount >= 0", name="ck_order_fees_amount"),
+    )
+
+    id: int | None = _serial()
+    fee_id: str = _text()
+    client_order_id: str = _text(index=True)
+    broker_order_id: str | None = _text(nullable=True)
+    connection_id: str | None = _text(nullable=True)
+    kind: str = _text()
+    amount: Decimal = _num(default=None)
+    charged_at: datetime = _ts(nullable=False)
+    description: str | None = _text(nullable=True)
+    recorded_at: datetime = _ts(nullable=False, now=True)

@@ -242,7 +242,7 @@ class OrderWorkflow:
         result = await self._poll_once()
         if result is None:
             return False
-        before = (self._order.status, self._order.filled_quantity)
+        before = (self._order.status, self._order.filled_quantity, self._order.fees)
         for report in sorted(result.executions, key=lambda r: r.executed_at):
             try:
                 applied, update = apply_execution_once(self._order, report)
@@ -251,9 +251,12 @@ class OrderWorkflow:
                 continue
             self._track(update)
             self._note_execution(applied, report)
+        for fee in result.fees:
+            if self._order.apply_fee(fee):
+                self.state.unrecorded_fees.append(fee)
         if result.snapshot is not None:
             self._apply_snapshot(result.snapshot)
-        return before != (self._order.status, self._order.filled_quantity)
+        return before != (self._order.status, self._order.filled_quantity, self._order.fees)
 
     async def _flush(self) -> None:
         order = self.state.order
@@ -261,8 +264,9 @@ class OrderWorkflow:
             return
         updates, self.state.unrecorded_updates = self.state.unrecorded_updates, []
         executions, self.state.unrecorded_executions = self.state.unrecorded_executions, []
-        if updates or executions or order.status == "INITIALIZED":
-            record = RecordInput(order=order, updates=updates, executions=executions)
+        fees, self.state.unrecorded_fees = self.state.unrecorded_fees, []
+        if updates or executions or fees or order.status == "INITIALIZED":
+            record = RecordInput(order=order, updates=updates, executions=executions, fees=fees)
             await self._activity(OrderActivities.record_order, record, f"record {order.status}", RECORD)
         workflow.upsert_search_attributes([ORDER_STATUS.value_set(str(order.status))])
         self._details()

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from activities.models import ChangeResult, OrderRequest, OrderView
-from domain.broker_integration import ExecutionReport, Order, OrderStatusUpdate
+from domain.broker_integration import ExecutionReport, FeeReport, Order, OrderStatusUpdate
 
 __all__ = ["OrderWorkflowInput", "OrderWorkflowState", "view_of"]
 
@@ -26,6 +26,7 @@ class OrderWorkflowState(BaseModel):
     executions: list[ExecutionReport] = Field(default_factory=list)
     unrecorded_updates: list[OrderStatusUpdate] = Field(default_factory=list)
     unrecorded_executions: list[ExecutionReport] = Field(default_factory=list)
+    unrecorded_fees: list[FeeReport] = Field(default_factory=list)
     rejection: str | None = None
     alerts: list[str] = Field(default_factory=list)
     runs: int = 1

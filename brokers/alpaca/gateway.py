@@ -21,6 +21,7 @@ from domain.broker_integration.value_objects import (
     BrokerOrder,
     ConnectionCredentials,
     ExecutionReport,
+    FeeReport,
 )
 
 from . import parsing
@@ -34,6 +35,7 @@ from .errors import (
     AlpacaRejectedError,
     AlpacaUnavailableError,
 )
+from .fees import fee_from_activity, fee_pages
 from .recovery import TradeUpdateFeed
 from .schemas import AlpacaAccount, AlpacaFillActivity, AlpacaLatestTrade, AlpacaOrder, AlpacaPosition
 from .sessions import AlpacaSession, CredentialsSource, SessionPool
@@ -247,6 +249,17 @@ class AlpacaGateway:
             for activity in await self.fill_activities(session, after):
                 reports.append(await self.report(session, activity))
         return sorted(reports, key=lambda r: r.executed_at)
+
+    async def fees_since(self, since: datetime) -> list[FeeReport]:
+        """Every fee that names an order, from `since` (less the gap margin) on, in every account."""
+        after = since.astimezone(UTC) - timedelta(seconds=self.config.gap_margin_seconds)
+        fees: list[FeeReport] = []
+        for session in await self._pool.all():
+            for activity in await fee_pages(session.trading.send, after):
+                if activity.order_id is not None:
+                    client_id = await self.client_order_id_of(session, activity.order_id)
+                    fees.append(fee_from_activity(activity, client_id, self.connection_id))
+        return sorted(fees, key=lambda f: f.charged_at)
 
     async def broker_time(self, session: AlpacaSession) -> datetime:
         """Alpaca's current time from GET /v2/clock (ours when the clock cannot be read)."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "AlpacaAccount",
     "AlpacaErrorBody",
+    "AlpacaFeeActivity",
     "AlpacaFillActivity",
     "AlpacaLatestTrade",
     "AlpacaOrder",
@@ -157,6 +158,22 @@ class AlpacaFillActivity(_Wire):
     cum_qty: Decimal_ | None = None
     order_id: str
     order_status: str | None = None
+
+
+class AlpacaFeeActivity(_Wire):
+    """An item of GET /v2/account/activities/FEE (a non-trade activity: REG, TAF, commission...)."""
+
+    id: str
+    activity_type: str
+    activity_sub_type: str | None = None
+    date: str | None = None
+    created_at: str | None = None
+    net_amount: Decimal_
+    symbol: str | None = None
+    qty: Decimal_ | None = None
+    status: str | None = None
+    order_id: str | None = None
+    description: str | None = None
 
 
 class AlpacaErrorBody(_Wire):

@@ -7,6 +7,7 @@ from .enums import (
     AuthMethod,
     ConnectionStatus,
     Environment,
+    FeeKind,
     OrderSide,
     OrderType,
     TimeInForce,
@@ -47,6 +48,7 @@ from .repositories import (
     BrokerAccountRepository,
     BrokerConnectionRepository,
     ExecutionReportRepository,
+    FeeReportRepository,
     OrderExecutionRepository,
     OrderStatusRepository,
 )
@@ -58,6 +60,7 @@ from .value_objects import (
     ConnectionCredentials,
     ExecutionParameters,
     ExecutionReport,
+    FeeReport,
     OrderStatusUpdate,
 )
 
@@ -94,6 +97,9 @@ __all__ = [
     "ExecutionParameters",
     "ExecutionReport",
     "ExecutionReportRepository",
+    "FeeKind",
+    "FeeReport",
+    "FeeReportRepository",
     "GatewayProvider",
     "IllegalTransitionError",
     "InvalidOrderError",

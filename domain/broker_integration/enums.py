@@ -10,6 +10,7 @@ __all__ = [
     "AuthMethod",
     "ConnectionStatus",
     "Environment",
+    "FeeKind",
     "OrderSide",
     "OrderType",
     "TimeInForce",
@@ -92,3 +93,10 @@ class AccountType(StrEnum):
     def allows_short(self) -> bool:
         """Only margin accounts may sell short."""
         return self is AccountType.MARGIN
+
+
+class FeeKind(StrEnum):
+    COMMISSION = "COMMISSION"
+    SEC_FEE = "SEC_FEE"
+    FINRA_TAF = "FINRA_TAF"
+    OTHER = "OTHER"

@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .enums import FeeKind
 from .errors import DuplicateExecutionError, IllegalTransitionError, OverfillError
 from .order_state import OrderStatus, check_transition
-from .value_objects import BrokerOrder, ExecutionReport, OrderStatusUpdate, utc
+from .value_objects import BrokerOrder, ExecutionReport, FeeReport, OrderStatusUpdate, utc
 
 __all__ = ["Order"]
 
@@ -42,6 +43,7 @@ class Order(BaseModel):
     completed_at: datetime | None = None
     reference_price: Decimal | None = None
     late_fills: int = 0
+    fee_ids: list[str] = Field(default_factory=list)
 
     @classmethod
     def create(cls, order: BrokerOrder, at: datetime, reference_price: Decimal | None = None) -> Order:
@@ -202,6 +204,19 @@ class Order(BaseModel):
         if self.status in _LATE_FILL:
             return None
         return self._move(S.PARTIALLY_FILLED, at)
+
+    def apply_fee(self, fee: FeeReport) -> bool:
+        """Add a commission or fee once (any status: fees are often charged after the fill)."""
+        if fee.fee_id in self.fee_ids:
+            return False
+        if fee.client_order_id != self.client_order_id:
+            raise ValueError(f"fee {fee.fee_id} belongs to {fee.client_order_id}")
+        if fee.kind is FeeKind.COMMISSION:
+            self.commission += fee.amount
+        else:
+            self.fees += fee.amount
+        self.fee_ids.append(fee.fee_id)
+        return True
 
     def summary(self) -> dict[str, Any]:
         """Status, quantities, price and fees as plain values (for queries and the CLI)."""

@@ -24,7 +24,14 @@ from pydantic import BaseModel, Field, field_validator
 from .base import to_decimal
 from .entities import BrokerAccount, BrokerConnection, Position
 from .order_state import OrderStatus
-from .value_objects import BrokerCapabilities, BrokerOrder, ConnectionCredentials, ExecutionReport, utc
+from .value_objects import (
+    BrokerCapabilities,
+    BrokerOrder,
+    ConnectionCredentials,
+    ExecutionReport,
+    FeeReport,
+    utc,
+)
 
 __all__ = [
     "AmbiguousOutcomeError",
@@ -210,6 +217,10 @@ class BrokerGateway(Protocol):
     async def get_positions(self, account_number: str | None = None) -> list[Position]: ...
 
     async def executions_since(self, since: datetime) -> list[ExecutionReport]: ...
+
+    async def fees_since(self, since: datetime) -> list[FeeReport]:
+        """Commissions and fees charged from `since` on (the broker's clock), each with its order."""
+        ...
 
     async def latest_price(self, symbol: str) -> Decimal | None:
         """The last trade (or mid quote) price, None when the broker offers no market data."""

@@ -8,12 +8,13 @@ from typing import Protocol, runtime_checkable
 from .entities import BrokerAccount, BrokerConnection
 from .order import Order
 from .order_state import OrderStatus
-from .value_objects import ConnectionCredentials, ExecutionReport, OrderStatusUpdate
+from .value_objects import ConnectionCredentials, ExecutionReport, FeeReport, OrderStatusUpdate
 
 __all__ = [
     "BrokerAccountRepository",
     "BrokerConnectionRepository",
     "ExecutionReportRepository",
+    "FeeReportRepository",
     "OrderExecutionRepository",
     "OrderStatusRepository",
 ]
@@ -67,6 +68,17 @@ class ExecutionReportRepository(Protocol):
         ...
 
     async def list_for_order(self, client_order_id: str) -> Sequence[ExecutionReport]: ...
+
+
+@runtime_checkable
+class FeeReportRepository(Protocol):
+    """Commissions and fees, unique by (connection, fee id)."""
+
+    async def add(self, fee: FeeReport) -> bool:
+        """Store the fee; False if it was already stored."""
+        ...
+
+    async def list_for_order(self, client_order_id: str) -> Sequence[FeeReport]: ...
 
 
 @runtime_checkable

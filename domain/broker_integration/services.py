@@ -28,6 +28,7 @@ from .reconcile import apply_snapshot_status
 from .repositories import (
     BrokerConnectionRepository,
     ExecutionReportRepository,
+    FeeReportRepository,
     OrderExecutionRepository,
     OrderStatusRepository,
 )
@@ -138,7 +139,9 @@ class OrderExecutionManager:
         gateways: GatewayProvider | None = None,
         clock: Clock | None = None,
         default_connection_id: str | None = None,
+        fee_repository: FeeReportRepository | None = None,
     ) -> None:
+        self._fees = fee_repository
         self._orders = order_repository
         self._executions = execution_repository
         self._statuses = status_repository
@@ -222,6 +225,9 @@ class OrderExecutionManager:
             for report in await gateway.executions_since(since - timedelta(seconds=30)):
                 if report.client_order_id == tracked.client_order_id:
                     updates.append(await self._apply_execution(tracked, report))
+            for fee in await gateway.fees_since(since - timedelta(seconds=30)):
+                if fee.client_order_id == tracked.client_order_id and tracked.apply_fee(fee) and self._fees:
+                    await self._fees.add(fee)
         updates += apply_snapshot_status(tracked, snapshot, now)
         await self._record(tracked, updates)
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from .base import ValueObject, to_decimal, upper_enum
-from .enums import AssetClass, AuthMethod, OrderSide, OrderType, TimeInForce
+from .enums import AssetClass, AuthMethod, FeeKind, OrderSide, OrderType, TimeInForce
 from .errors import InvalidOrderError, Problem
 from .order_state import OrderStatus
 from .rules.validation import execution_params_problems, order_shape_problems
@@ -26,6 +26,7 @@ __all__ = [
     "ConnectionCredentials",
     "ExecutionParameters",
     "ExecutionReport",
+    "FeeReport",
     "OrderStatusUpdate",
     "utc",
 ]
@@ -187,6 +188,23 @@ class ExecutionReport(ValueObject):
     def notional(self) -> Decimal:
         """Quantity times price."""
         return self.quantity * self.price
+
+
+class FeeReport(ValueObject):
+    """A commission or regulatory fee the broker charged for an order; unique by (connection, fee_id)."""
+
+    fee_id: str = Field(min_length=1)
+    client_order_id: str = Field(min_length=1)
+    broker_order_id: str | None = None
+    connection_id: str | None = None
+    kind: FeeKind = FeeKind.OTHER
+    amount: Decimal = Field(ge=0, allow_inf_nan=False)
+    charged_at: datetime
+    description: str | None = None
+
+    _upper = field_validator("kind", mode="before")(upper_enum)
+    _decimals = field_validator("amount", mode="before")(to_decimal)
+    _aware = field_validator("charged_at")(utc)
 
 
 class OrderStatusUpdate(ValueObject):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from persistence import migrate
@@ -25,10 +26,13 @@ TABLES = {
     "broker_accounts",
     "broker_connections",
     "broker_credentials",
+    "connection_health_samples",
     "execution_reports",
+    "order_fees",
     "order_status_history",
     "orders",
 }
+HEAD = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
 
 
 @pytest.fixture
@@ -49,7 +53,7 @@ def table_names(url: str) -> set[str]:
 
 def test_upgrade_creates_exactly_the_schema(database_url: str) -> None:
     assert table_names(database_url) == TABLES
-    assert migrate.current(database_url) == "0001"
+    assert migrate.current(database_url) == HEAD
 
 
 def test_migration_matches_the_models(database_url: str) -> None:
@@ -67,7 +71,7 @@ def test_migration_matches_the_models(database_url: str) -> None:
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     migrate.upgrade(database_url)
-    assert migrate.current(database_url) == "0001"
+    assert migrate.current(database_url) == HEAD
     assert table_names(database_url) == TABLES
 
 
@@ -81,7 +85,7 @@ def test_downgrade_then_upgrade(scratch_url: str) -> None:
     try:
         with engine.connect() as connection:
             query = "SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%append_only'"
-            assert connection.execute(text(query)).scalar() == 2
+            assert connection.execute(text(query)).scalar() == 3  # status history, executions, fees
     finally:
         engine.dispose()
 
@@ -93,7 +97,7 @@ def test_concurrent_upgrades_serialise(scratch_url: str) -> None:
     assert [process.wait(timeout=60) for process in processes] == [0, 0, 0]
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(migrate.upgrade, [scratch_url] * 3))
-    assert migrate.current(scratch_url) == "0001"
+    assert migrate.current(scratch_url) == HEAD
 
 
 def test_command_line_upgrades_database_url(scratch_url: str) -> None:
@@ -102,7 +106,7 @@ def test_command_line_upgrades_database_url(scratch_url: str) -> None:
     run = [sys.executable, "-m", "persistence.migrate"]
     assert subprocess.run(run, env=env, check=False, timeout=60).returncode == 0
     current = subprocess.run([*run, "current"], env=env, capture_output=True, text=True, timeout=60)
-    assert current.stdout.strip() == "0001"
+    assert current.stdout.strip() == HEAD
 
 
 def test_scripts_live_next_to_the_module() -> None:

@@ -164,3 +164,22 @@ async def test_bad_input_is_refused_before_anything_starts(stack: Stack) -> None
         await stack.orders.submit(request(symbol="AAPL", side="BUY", quantity=-1, order_type="LIMIT"))
     assert set(info.value.fields) >= {"quantity", "price"}
     assert await stack.repos.orders.list_by_status(["REJECTED", "SUBMITTED"]) == []
+
+
+async def test_sell_records_sec_fee_and_taf_once(stack: Stack) -> None:
+    bought = await stack.orders.submit(request(symbol="QQQ", side="BUY", quantity=20))
+    assert (await stack.orders.wait(bought, timeout=30)).view.status == "FILLED"
+    sold = await stack.orders.submit(request(symbol="QQQ", side="SELL", quantity=20))
+    outcome = await stack.orders.wait(sold, timeout=30)
+    assert outcome.view.status == "FILLED"
+    assert stack.repos.fees is not None
+    fees = await stack.repos.fees.list_for_order(sold)
+    broker_order = (await stack.broker_orders(sold))[0]["id"]
+    broker_fees = [a for a in await stack.sim.admin.activities("ACC1")
+                   if a.get("activity_type") == "FEE" and a.get("order_id") == broker_order]
+    assert sorted(f.fee_id for f in fees) == sorted(a["id"] for a in broker_fees)
+    assert {f.kind for f in fees} == {"SEC_FEE", "FINRA_TAF"}
+    total = sum((abs(Decimal(a["net_amount"])) for a in broker_fees), Decimal(0))
+    assert outcome.view.fees == total > 0
+    stored = await stack.repos.orders.get(sold)
+    assert stored is not None and stored.fees == total

@@ -18,6 +18,7 @@ from domain.broker_integration import (
     BrokerRejectedError,
     ConnectionCredentials,
     ExecutionReport,
+    FeeReport,
     OrderAmendment,
     OrderSnapshot,
     OrderStatus,
@@ -39,6 +40,7 @@ class FakeBroker:
         self.orders: dict[str, OrderSnapshot] = {}
         self.terms: dict[str, BrokerOrder] = {}
         self.fills: list[ExecutionReport] = []
+        self.fees: list[FeeReport] = []
         self.ids = itertools.count(1)
         self.price = Decimal("100")
         self.auto_fill_market = True
@@ -89,6 +91,10 @@ class FakeBroker:
             price=price or self.price, executed_at=self.now(), fees=Decimal("0.01"),
         )
         self.fills.append(report)
+        if report.side == "SELL":  # the SEC fee, charged as its own activity
+            self.fees.append(FeeReport(fee_id=f"F{len(self.fees) + 1}", client_order_id=snap.client_order_id,
+                                       broker_order_id=bid, connection_id="conn-1", kind="SEC_FEE",
+                                       amount=Decimal("0.03"), charged_at=report.executed_at))
         self.orders[bid] = snap.model_copy(update={"filled_quantity": total, "status": status,
                                                    "filled_avg_price": price or self.price})
         return report
@@ -140,6 +146,9 @@ class FakeBroker:
 
     async def executions_since(self, since: datetime) -> list[ExecutionReport]:
         return [f for f in self.fills if f.executed_at >= since]
+
+    async def fees_since(self, since: datetime) -> list[FeeReport]:
+        return [f for f in self.fees if f.charged_at >= since]
 
     async def latest_price(self, symbol: str) -> Decimal | None:
         return self.price

@@ -36,6 +36,21 @@ class Repos:
     orders: FakeOrders
     executions: FakeExecutions
     statuses: FakeStatuses
+    fees: FakeFees = field(default_factory=lambda: FakeFees())
+
+
+class FakeFees:
+    def __init__(self) -> None:
+        self.items: dict[str, Any] = {}
+
+    async def add(self, fee: Any) -> bool:
+        if fee.fee_id in self.items:
+            return False
+        self.items[fee.fee_id] = fee
+        return True
+
+    async def list_for_order(self, client_order_id: str) -> list[Any]:
+        return [f for f in self.items.values() if f.client_order_id == client_order_id]
 
 
 class FakeAccounts:
@@ -301,3 +316,12 @@ async def test_an_order_started_from_outside_python_with_the_temporal_cli(world:
     outcome = await asyncio.wait_for(world.env.client.get_workflow_handle_for(
         OrderWorkflow.run, order_workflow_id(cid)).result(), 30)
     assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 3 and outcome.view.symbol == "AAPL"
+
+
+async def test_fees_charged_as_their_own_records_are_added_once(world: World) -> None:
+    handle = await world.start(symbol="MSFT", side="SELL", quantity=5)
+    outcome = await handle.result()
+    assert outcome.view.status == "FILLED"
+    assert outcome.view.fees == Decimal("0.04")  # 0.01 on the execution + 0.03 SEC fee
+    cid = outcome.view.client_order_id
+    assert [f.kind for f in await world.repos.fees.list_for_order(cid)] == ["SEC_FEE"]

@@ -16,6 +16,7 @@ from domain.broker_integration import (
     BrokerRejectedError,
     ConnectionCredentials,
     ExecutionReport,
+    FeeReport,
     Order,
     OrderAmendment,
     OrderSnapshot,
@@ -187,6 +188,9 @@ class FakeGateway:
 
     async def executions_since(self, since: datetime) -> list[ExecutionReport]:
         return [f for f in self.fills if f.executed_at >= since]
+
+    async def fees_since(self, since: datetime) -> list[FeeReport]:
+        return []
 
     async def latest_price(self, symbol: str) -> Decimal | None:
         return self.price
