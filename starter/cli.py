@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from starter.devstack import PartStatus, StackError, redact_url, stack_status, start_stack, stop_stack
+from starter.output import exit_process
 from starter.settings import get_settings
 
 __all__ = ["app", "main"]
@@ -109,12 +110,18 @@ def demo(
 def main() -> None:
     """Run the ``brokerflow`` command line (console-script entry point)."""
     _mount_subapps()
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        exit_process(exc.code)
 
 
 def _mount_subapps() -> None:
     """Mount the optional command groups that are installed."""
+    mounted = {group.name for group in app.registered_groups}
     for name, module_name in _SUBAPPS:
+        if name in mounted:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -165,3 +172,7 @@ def _state(up: bool) -> str:
 
 def _pid_text(pid: int | None) -> str:
     return str(pid) if pid else ""
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -18,6 +17,7 @@ from temporalio.service import RPCError
 from activities.models import ChangeResult, OrderRequest, OrderView
 from domain.broker_integration import DomainValidationError, OrderStatus
 from starter.order_input import OrderOptions, build_amendment, describe, parse_status
+from starter.order_views import is_terminal, print_change, show_change, show_view, view_record
 from starter.orders import OrderChangeRejectedError, OrderClient, OrderNotFoundError
 from starter.output import (
     BAD_INPUT,
@@ -25,9 +25,8 @@ from starter.output import (
     err_console,
     fail,
     jsonable,
-    key_value_table,
+    note_native_client,
     print_json,
-    print_json_line,
     records_table,
     run,
     workflow_url,
@@ -35,7 +34,7 @@ from starter.output import (
 from starter.settings import Settings, get_settings
 from workflows.order_workflow import order_workflow_id
 
-__all__ = ["app", "view_record"]
+__all__ = ["app"]
 
 app = typer.Typer(help="Submit, cancel, amend and follow orders.", no_args_is_help=True)
 
@@ -47,28 +46,32 @@ UpdateIdOption = Annotated[
     str | None, typer.Option("--update-id", help="Idempotency key: retrying with the same id is one change.")
 ]
 OrderIdArg = Annotated[str, typer.Argument(help="The client order id.")]
-Price = Annotated[str | None, typer.Option(metavar="DECIMAL")]
+
+
+def _decimal(help_text: str) -> Any:
+    return typer.Option(help=help_text, metavar="DECIMAL")
 
 
 @app.command()
 def submit(
     symbol: Annotated[str | None, typer.Option(help="Instrument symbol, e.g. AAPL.")] = None,
     side: Annotated[str | None, typer.Option(help="buy, sell, sell_short or buy_to_cover.")] = None,
-    qty: Annotated[str | None, typer.Option(help="Quantity (decimal).", metavar="DECIMAL")] = None,
+    qty: Annotated[str | None, _decimal("Quantity.")] = None,
     order_type: Annotated[str, typer.Option("--type", help="market, limit, stop, stop_limit, trailing_stop.")
                           ] = "market",
-    limit_price: Price = None,
-    stop_price: Price = None,
-    trail_price: Price = None,
-    trail_percent: Price = None,
+    limit_price: Annotated[str | None, _decimal("Limit price (limit, stop_limit).")] = None,
+    stop_price: Annotated[str | None, _decimal("Stop (trigger) price (stop, stop_limit).")] = None,
+    trail_price: Annotated[str | None, _decimal("Trail in price units (trailing_stop).")] = None,
+    trail_percent: Annotated[str | None, _decimal("Trail in percent (trailing_stop).")] = None,
     tif: Annotated[str, typer.Option(help="Time in force: day, gtc, ioc, fok, opg, cls, gtd.")] = "day",
     expire_at: Annotated[str | None, typer.Option(help="Expiry for gtd, ISO 8601 (UTC if no offset).")] = None,
-    extended_hours: Annotated[bool, typer.Option(help="Allow pre/post-market execution.")] = False,
+    extended_hours: Annotated[bool, typer.Option("--extended-hours", help="Allow pre/post-market trading.")
+                              ] = False,
     connection: Annotated[str | None, typer.Option(help="Pin a connection (else the router picks).")] = None,
     account: Annotated[str | None, typer.Option(help="Pin an account of the connection.")] = None,
     client_order_id: Annotated[str | None, typer.Option(help="Idempotency key (generated if omitted).")] = None,
-    wait_ack: Annotated[bool, typer.Option(help="Return once the broker acknowledged the order.")] = False,
-    wait: Annotated[bool, typer.Option(help="Return once the order reached its final state.")] = False,
+    wait_ack: Annotated[bool, typer.Option("--wait-ack", help="Return once the broker acknowledged it.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Return once the order reached its final state.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait/--wait-ack.", min=0.1)] = 300.0,
     as_json: JsonOption = False,
 ) -> None:
@@ -84,7 +87,7 @@ def submit(
         fail(f"invalid order ({len(problems)} problem(s)); nothing was started", BAD_INPUT, problems)
     settings = get_settings()
     view = _run(_submit(settings, request, wait_ack=wait_ack, wait=wait, timeout=timeout))
-    _show_view(settings, view, as_json)
+    show_view(settings, view, as_json)
     if (wait or wait_ack) and view.status == OrderStatus.REJECTED:
         fail(f"order {view.client_order_id} was rejected: {view.reason or 'no reason given'}")
 
@@ -99,17 +102,16 @@ def cancel(
     """Cancel an order; exit 1 with the reason when it cannot be canceled."""
     settings = get_settings()
     result, view = _run(_change(settings, client_order_id, "cancel", reason, update_id))
-    _show_change(settings, client_order_id, "cancel", result, view, as_json)
+    show_change(settings, client_order_id, "cancel", result, view, as_json)
 
 
 @app.command()
 def amend(
     client_order_id: OrderIdArg,
-    qty: Annotated[str | None, typer.Option(help="New total quantity.", metavar="DECIMAL")] = None,
-    limit_price: Price = None,
-    stop_price: Price = None,
-    trail: Annotated[str | None, typer.Option(help="New trail (price or percent, as the order has).",
-                                              metavar="DECIMAL")] = None,
+    qty: Annotated[str | None, _decimal("New total quantity.")] = None,
+    limit_price: Annotated[str | None, _decimal("New limit price.")] = None,
+    stop_price: Annotated[str | None, _decimal("New stop price.")] = None,
+    trail: Annotated[str | None, _decimal("New trail (price or percent, as the order has).")] = None,
     update_id: UpdateIdOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -120,7 +122,7 @@ def amend(
         fail("invalid amendment; nothing was changed", BAD_INPUT, [describe(p) for p in exc.problems])
     settings = get_settings()
     result, view = _run(_change(settings, client_order_id, "amend", amendment, update_id))
-    _show_change(settings, client_order_id, "amend", result, view, as_json)
+    show_change(settings, client_order_id, "amend", result, view, as_json)
 
 
 @app.command()
@@ -135,7 +137,7 @@ def status(
     if as_json:
         print_json(view_record(settings, view) | ({"executions": jsonable(fills)} if executions else {}))
         return
-    _show_view(settings, view, as_json=False)
+    show_view(settings, view, as_json=False)
     if executions:
         columns = ("execution_id", "quantity", "price", "commission", "fees", "executed_at")
         console.print(records_table("Executions", columns, [jsonable(f) for f in fills]))
@@ -174,21 +176,8 @@ def watch(
     _run(_watch(settings, client_order_id, interval, timeout, as_json))
 
 
-def view_record(settings: Settings, view: OrderView) -> dict[str, Any]:
-    """Return an order's view as JSON-ready data with its Web UI address."""
-    record: dict[str, Any] = jsonable(view)
-    return record | {"ui_url": workflow_url(settings, order_workflow_id(view.client_order_id))}
-
-
-def is_terminal(status: str) -> bool:
-    """Tell whether ``status`` is final (unknown names are not)."""
-    try:
-        return OrderStatus(status).is_terminal
-    except ValueError:
-        return False
-
-
 async def _connect(settings: Settings) -> OrderClient:
+    note_native_client()
     try:
         return await OrderClient.connect(settings)
     except RuntimeError as exc:
@@ -253,7 +242,7 @@ async def _watch(settings: Settings, cid: str, interval: float, timeout: float, 
         view = await _query(settings, orders.status(cid))
         key = (view.status, view.quantity, view.filled_qty, view.avg_fill_price, view.broker_order_id)
         if key != last:
-            _print_change(settings, view, as_json)
+            print_change(settings, view, as_json)
             last = key
         if is_terminal(view.status):
             return view
@@ -276,41 +265,3 @@ def _run(coroutine: Any) -> Any:
         fail(f"the order workflow failed: {exc.cause or exc}")
     except RPCError as exc:
         fail(f"Temporal refused the call: {exc.message}")
-
-
-def _show_view(settings: Settings, view: OrderView, as_json: bool) -> None:
-    record = view_record(settings, view)
-    if as_json:
-        print_json(record)
-        return
-    rows = {name: record.get(name) for name in (
-        "client_order_id", "status", "symbol", "side", "quantity", "filled_qty", "remaining_qty",
-        "avg_fill_price", "commission", "fees", "broker_order_id", "connection_id", "reason", "ui_url")}
-    console.print(key_value_table(f"Order {view.client_order_id}", rows))
-
-
-def _show_change(settings: Settings, cid: str, action: str, result: ChangeResult, view: OrderView | None,
-                 as_json: bool) -> None:
-    base = view_record(settings, view) if view else {"client_order_id": cid, "status": result.status,
-                                                    "broker_order_id": result.broker_order_id}
-    record = base | {"change": action, "accepted": result.accepted, "message": result.message}
-    if as_json:
-        print_json(record)
-    else:
-        console.print(f"{action} {'accepted' if result.accepted else 'refused'}: {result.message}")
-        if view:
-            _show_view(settings, view, as_json=False)
-    if not result.accepted:
-        fail(f"{action} refused: {result.message}")
-
-
-def _print_change(settings: Settings, view: OrderView, as_json: bool) -> None:
-    now = datetime.now(UTC)
-    if as_json:
-        print_json_line(view_record(settings, view) | {"at": now})
-        return
-    avg = view.avg_fill_price if view.avg_fill_price is not None else "-"
-    console.print(
-        f"{now:%H:%M:%S} {view.client_order_id} {view.status} filled {view.filled_qty}/{view.quantity} "
-        f"avg {avg} broker id {view.broker_order_id or '-'}"
-    )

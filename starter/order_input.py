@@ -64,7 +64,7 @@ def parse_status(value: str | None) -> OrderStatus | None:
     if value is None:
         return None
     try:
-        return OrderStatus(enum_text(value))
+        return OrderStatus(value.strip().upper().replace("-", "_"))
     except ValueError:
         known = ", ".join(s.value for s in OrderStatus)
         raise DomainValidationError([Problem("--status", f"unknown status {value!r}; one of {known}")]) from None

@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.models import AmendRequest, CancelRequest, ChangeResult, OrderOutcome, OrderRequest, OrderView
 from domain.broker_integration import ExecutionReport, OrderStatus
 from workflows.order_workflow import OrderWorkflow, order_workflow_id
+from workflows.state import OrderWorkflowInput
 
 from .settings import Settings, get_settings
 
@@ -65,6 +66,10 @@ class OrderClient:
             return request
         return request.model_copy(update={"client_order_id": f"bf-{uuid.uuid4().hex[:20]}"})
 
+    @staticmethod
+    def _input(request: OrderRequest) -> OrderWorkflowInput:
+        return OrderWorkflowInput(**request.model_dump())
+
     def _start_options(self, request: OrderRequest) -> dict[str, Any]:
         return {
             "id": order_workflow_id(request.client_order_id or ""),
@@ -79,7 +84,7 @@ class OrderClient:
         """Start the order (once per client order id) and return its client order id."""
         request = self.prepare(request)
         try:
-            await self.client.start_workflow(OrderWorkflow.run, request, **self._start_options(request))
+            await self.client.start_workflow(OrderWorkflow.run, self._input(request), **self._start_options(request))
         except RPCError as exc:
             if exc.status is not RPCStatusCode.ALREADY_EXISTS:
                 raise
@@ -88,7 +93,7 @@ class OrderClient:
     async def submit_and_wait_for_ack(self, request: OrderRequest, timeout: float = 60.0) -> OrderView:
         """Start the order and return once the broker acknowledged it (update-with-start)."""
         request = self.prepare(request)
-        start = WithStartWorkflowOperation(OrderWorkflow.run, request, **self._start_options(request))
+        start = WithStartWorkflowOperation(OrderWorkflow.run, self._input(request), **self._start_options(request))
         view: OrderView = await self.client.execute_update_with_start_workflow(
             OrderWorkflow.wait_for_ack, start_workflow_operation=start,
             rpc_timeout=timedelta(seconds=timeout),
@@ -106,7 +111,8 @@ class OrderClient:
                 update, arg, id=update_id or f"chg-{uuid.uuid4().hex}", rpc_timeout=timedelta(seconds=60)
             )
         except WorkflowUpdateFailedError as exc:
-            raise OrderChangeRejectedError(str(exc.cause.message if exc.cause else exc)) from exc
+            cause = exc.cause
+            raise OrderChangeRejectedError(str(getattr(cause, "message", None) or cause or exc)) from exc
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 if "completed" in exc.message:

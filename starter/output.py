@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -28,10 +30,12 @@ __all__ = [
     "FAILED",
     "console",
     "err_console",
+    "exit_process",
     "fail",
     "fmt",
     "jsonable",
     "key_value_table",
+    "note_native_client",
     "print_json",
     "print_json_line",
     "records_table",
@@ -47,6 +51,30 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
+_native_client_used = False
+
+
+def note_native_client() -> None:
+    """Remember that this process opened a Temporal client (whose Rust threads outlive the event loop)."""
+    global _native_client_used
+    _native_client_used = True
+
+
+def exit_process(code: int | str | None) -> NoReturn:
+    """Exit with ``code``; after a Temporal client, skip interpreter teardown.
+
+    The SDK's Rust runtime threads can abort CPython's finalization ("PyGILState_Release: thread
+    state must be current", temporalio/sdk-python#300), turning exit code 0 into SIGABRT.
+    """
+    status = 0 if code is None else code if isinstance(code, int) else 1
+    if isinstance(code, str):
+        err_console.print(code, soft_wrap=True)
+    if not _native_client_used:
+        raise SystemExit(status)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -85,20 +113,22 @@ def print_json_line(data: Any) -> None:
 
 def fail(message: str, code: int = FAILED, problems: Iterable[str] = ()) -> NoReturn:
     """Print ``message`` (and each problem on its own line) to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     for problem in problems:
-        err_console.print(f"  - {problem}")
+        err_console.print(f"  - {problem}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 def fmt(value: Any) -> str:
-    """Return a cell's text: '-' for None, decimals as written, datetimes to the second."""
+    """Return a cell's text: '-' for None, decimals as written, datetimes to the second, lists joined."""
     if value is None or value == "":
         return "-"
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     if isinstance(value, Enum):
         return str(value.value)
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt(v) for v in value) if value else "-"
     return str(value)
 
 

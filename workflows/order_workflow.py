@@ -140,6 +140,10 @@ class OrderWorkflow:
         self.state.submitted = True
         self._apply_snapshot(snapshot)
         await self._flush()
+        if snapshot.filled_quantity > self._order.filled_quantity and workflow.patched("poll-when-ack-shows-fills"):
+            # The acknowledgement already shows fills: fetch them now instead of after a poll interval.
+            await self._poll_and_apply()
+            await self._flush()
 
     async def _after_failed_submit(self, err: ActivityError) -> OrderSnapshot | None:
         cause = err.cause
@@ -301,7 +305,8 @@ class OrderWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> ChangeResult:
         """Cancel the order; the answer says whether the broker took the cancel."""
-        update_id = workflow.current_update_info().id if workflow.current_update_info() else ""
+        info = workflow.current_update_info()
+        update_id = info.id if info is not None else ""
         if update_id in self.state.handled_updates:
             return self.state.handled_updates[update_id]
         async with self.lock:
@@ -343,7 +348,8 @@ class OrderWorkflow:
     @workflow.update
     async def amend(self, request: AmendRequest) -> ChangeResult:
         """Change quantity, limit price, stop price or trail; the broker's answer comes back."""
-        update_id = workflow.current_update_info().id if workflow.current_update_info() else ""
+        info = workflow.current_update_info()
+        update_id = info.id if info is not None else ""
         if update_id in self.state.handled_updates:
             return self.state.handled_updates[update_id]
         async with self.lock:
