@@ -95,15 +95,25 @@ class OrderWorkflow:
             order = self.request.to_broker_order()
             order = BrokerOrder(**{**order.model_dump(), "client_order_id": self.client_order_id})
         except InvalidOrderError as exc:
-            self.state.rejection = str(exc)
-            self._details()
+            self._refuse(str(exc))
             return
+        try:
+            checked = await self._route_and_check(order)
+        except ActivityError as err:
+            # Nothing reached the broker: the order ends here, with the reason.
+            self._refuse(f"not submitted: {err.cause or err}")
+            await self._flush()
+            return
+        if checked is not None:
+            await self._submit()
+
+    async def _route_and_check(self, order: BrokerOrder) -> BrokerOrder | None:
+        """Route, authenticate and run the pre-trade check; None when the order was refused."""
         route: RouteResult = await self._activity(OrderActivities.route_order, RouteInput(order=order),
                                                   "route", QUICK)
         if route.connection_id is None:
-            self.state.rejection = f"no connection can take the order: {route.reason}"
-            self._details()
-            return
+            self._refuse(f"no connection can take the order: {route.reason}")
+            return None
         order = BrokerOrder(**{**order.model_dump(), "connection_id": route.connection_id})
         self.state.connection_id = route.connection_id
         session: SessionResult = await self._activity(
@@ -112,17 +122,23 @@ class OrderWorkflow:
         self.state.broker = session.broker
         self._index_static(order)
         if not session.ready:
-            self.state.rejection = f"connection {route.connection_id} not ready: {session.reason}"
-            self._details()
-            return
+            self._refuse(f"connection {route.connection_id} not ready: {session.reason}")
+            return None
         check: PreTradeResult = await self._activity(OrderActivities.pre_trade_check, PreTradeInput(order=order),
                                                      "pre-trade check", QUICK)
         self.state.order = Order.create(order, workflow.now(), reference_price=check.reference_price)
         if not check.ok:
             self._track(self.state.order.reject(f"pre-trade: {check.reason}", workflow.now()))
             await self._flush()
-            return
-        await self._submit()
+            return None
+        return order
+
+    def _refuse(self, reason: str) -> None:
+        """End an order that never reached the broker (and was never stored): REJECTED with the reason."""
+        if self.state.order is not None:
+            self._track(self.state.order.reject(reason, workflow.now()))
+        self.state.rejection = reason
+        self._details()
 
     async def _submit(self) -> None:
         order = self._order

@@ -325,3 +325,23 @@ async def test_fees_charged_as_their_own_records_are_added_once(world: World) ->
     assert outcome.view.fees == Decimal("0.04")  # 0.01 on the execution + 0.03 SEC fee
     cid = outcome.view.client_order_id
     assert [f.kind for f in await world.repos.fees.list_for_order(cid)] == ["SEC_FEE"]
+
+
+async def test_unknown_connection_ends_rejected_with_the_reason(world: World) -> None:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=1, connection_id="no-such-connection")
+    outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.view.status == "REJECTED" and "no-such-connection" in (outcome.view.reason or "")
+    assert world.broker.received == []
+
+
+async def test_account_unreadable_ends_rejected_not_failed(world: World) -> None:
+    from domain.broker_integration import BrokerRejectedError
+
+    async def refuse(account_number: str | None = None) -> Any:
+        raise BrokerRejectedError("account blocked", status_code=403)
+
+    world.broker.get_account = refuse  # type: ignore[method-assign]
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=1)
+    outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.view.status == "REJECTED" and "account blocked" in (outcome.view.reason or "")
+    assert world.broker.received == []
