@@ -14,6 +14,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.connection_activities import ConnectionActivities
 from activities.order_activities import OrderActivities
 from activities.sessions import SessionPool
 from domain.broker_integration import Clock, GatewayProvider
@@ -24,9 +25,10 @@ log = logging.getLogger("brokerflow.worker")
 
 
 def _workflows() -> list[type]:
+    from workflows.connection_supervisor import ConnectionSupervisorWorkflow
     from workflows.order_workflow import OrderWorkflow
 
-    return [OrderWorkflow]
+    return [OrderWorkflow, ConnectionSupervisorWorkflow]
 
 
 def build_worker(
@@ -42,11 +44,12 @@ def build_worker(
     """A worker for the order workflows with activities bound to `repositories` and `provider`."""
     sessions = SessionPool(repositories.connections, provider, clock)
     activities = OrderActivities(repositories, sessions)
+    connections = ConnectionActivities(repositories, sessions)
     worker = Worker(
         client,
         task_queue=task_queue,
         workflows=_workflows(),
-        activities=activities.methods(),
+        activities=[*activities.methods(), *connections.methods()],
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=10),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from domain.broker_integration import (
     BrokerConnection,
@@ -12,6 +13,7 @@ from domain.broker_integration import (
     BrokerGateway,
     Clock,
     ConnectionNotReadyError,
+    ConnectionStatus,
     GatewayProvider,
     NotFoundError,
 )
@@ -32,8 +34,11 @@ class SessionPool:
     connections: BrokerConnectionRepository
     provider: GatewayProvider
     clock: Clock
+    breaker_failures: int = 2
+    breaker_cooldown_seconds: float = 30.0
     _sessions: dict[str, _Session] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _stale: set[str] = field(default_factory=set)
 
     async def connection(self, connection_id: str) -> BrokerConnection:
         """The stored connection, or NotFoundError."""
@@ -43,11 +48,29 @@ class SessionPool:
         return found
 
     async def gateway(self, connection_id: str) -> BrokerGateway:
-        """An authenticated gateway for the connection (authenticating first when needed)."""
+        """An authenticated gateway for the connection (authenticating first when needed).
+
+        The stored connection is read on every call, so a supervisor's verdict counts at once: while
+        the breaker is open (FAILED after `breaker_failures` failures in a row, less than
+        `breaker_cooldown_seconds` ago) the call is refused without touching the broker; after the
+        cool-down one login is tried again (half-open). A single failed login does not open it.
+        """
         lock = self._locks.setdefault(connection_id, asyncio.Lock())
         async with lock:
+            stored = await self.connection(connection_id)
+            now = self.clock.now()
+            if _breaker_open(stored, now, self.breaker_failures, self.breaker_cooldown_seconds):
+                raise ConnectionNotReadyError(
+                    f"connection {connection_id} is FAILED (circuit open): {stored.status_reason or 'unhealthy'}"
+                )
             session = self._sessions.get(connection_id)
-            if session is not None and session.connection.is_usable(self.clock.now()):
+            if stored.is_usable(now) and connection_id not in self._stale:
+                # Authenticated already (by the supervisor or an earlier call): logging in again would
+                # replace the broker session under a running trade stream.
+                if session is None:
+                    session = _Session(self.provider.gateway_for(stored), stored)
+                    self._sessions[connection_id] = session
+                session.connection = stored
                 return session.gateway
             return await self._authenticate(connection_id)
 
@@ -61,14 +84,25 @@ class SessionPool:
             )
         gateway = self.provider.gateway_for(connection)
         self._sessions[connection_id] = _Session(gateway, connection)
+        self._stale.discard(connection_id)
         return gateway
 
     def invalidate(self, connection_id: str) -> None:
         """Forget the session so the next call authenticates again (after a 401)."""
         self._sessions.pop(connection_id, None)
+        self._stale.add(connection_id)
 
     async def close(self) -> None:
         """Close every gateway."""
         for session in self._sessions.values():
             await session.gateway.close()
         self._sessions.clear()
+
+
+def _breaker_open(connection: BrokerConnection, now: datetime, failures: int, cooldown_seconds: float) -> bool:
+    """FAILED recently after repeated failures: the supervisor (or the logins) found the broker unusable."""
+    if connection.status is not ConnectionStatus.FAILED or not connection.history:
+        return False
+    if connection.consecutive_failures < failures:
+        return False
+    return now - connection.history[-1].at < timedelta(seconds=cooldown_seconds)

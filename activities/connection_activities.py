@@ -1,0 +1,279 @@
+"""Connection activities: authenticate, refresh, keep alive, check health, record status, alert, stream.
+
+Broker failures come back as results (ok=False with the reason), not as activity failures: the
+supervisor decides what a failure means (degrade, trip the breaker, back off), and nothing retries
+behind its back. Secrets stay in the worker: inputs and results carry ids, times and reasons only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.broker_integration import (
+    BrokerAuthenticationError,
+    BrokerConnection,
+    BrokerError,
+    BrokerGateway,
+    ConnectionCredentials,
+    ConnectionNotReadyError,
+    NotFoundError,
+)
+from persistence.repositories.connection_health import ConnectionStores, HealthSample, stores_for
+
+from .auth_plugins import AUTH_PLUGINS, AuthPlugins
+from .connection_models import (
+    AlertInput,
+    CheckInput,
+    CheckResult,
+    ConnectInput,
+    ConnectResult,
+    KeepAliveInput,
+    KeepAliveResult,
+    RecordStatusInput,
+    RecordStatusResult,
+    RefreshInput,
+    RefreshResult,
+    StreamInput,
+    StreamPosition,
+)
+from .connection_status import follow_status
+from .ports import ActivityRepositories
+from .sessions import SessionPool
+from .trade_stream import EventForwarder, StreamRunner, resume_position
+
+__all__ = ["ConnectionActivities", "alert_subject"]
+
+log = logging.getLogger(__name__)
+
+
+def alert_subject(connection_id: str) -> str:
+    """The `subject` of a connection's alerts."""
+    return f"connection:{connection_id}"
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ConnectionActivities:
+    """Activities of ConnectionSupervisorWorkflow, bound to the worker's repositories and sessions."""
+
+    def __init__(self, repositories: ActivityRepositories, sessions: SessionPool,
+                 stores: ConnectionStores | None = None, plugins: AuthPlugins | None = None) -> None:
+        self._repos = repositories
+        self._sessions = sessions
+        self.stores = stores or stores_for(repositories)
+        self._plugins = plugins or AUTH_PLUGINS
+
+    def methods(self) -> list[Callable[..., Any]]:
+        """The bound activity methods, for Worker(activities=...)."""
+        return [self.connect, self.refresh_token, self.keep_alive, self.check_health, self.record_status,
+                self.set_alert, self.stream_trade_updates]
+
+    def _now(self) -> datetime:
+        return self._sessions.clock.now()
+
+    async def _connection(self, connection_id: str) -> BrokerConnection:
+        try:
+            return await self._sessions.connection(connection_id)
+        except NotFoundError as exc:
+            raise ApplicationError(str(exc), type="ConnectionNotFound", non_retryable=True) from exc
+
+    def _gateway(self, connection: BrokerConnection) -> BrokerGateway:
+        return self._sessions.provider.gateway_for(connection)
+
+    # ---- authentication -------------------------------------------------------------------------------
+
+    @activity.defn
+    async def connect(self, request: ConnectInput) -> ConnectResult:
+        """(Re)authenticate; refresh an OAuth token first when it is about to expire."""
+        connection = await self._connection(request.connection_id)
+        connection.begin_connect(self._now())
+        credentials = await self._repos.connections.get_credentials(request.connection_id)
+        if credentials is None:
+            return await self._failed(connection, "no credentials stored", request.max_failures)
+        refreshed = False
+        lead = timedelta(seconds=request.refresh_before_seconds)
+        expires = credentials.token_expires_at
+        if credentials.refresh_token is not None and expires is not None and expires - lead <= self._now():
+            credentials, problem = await self._refreshed(connection, credentials)
+            if credentials is None:
+                return await self._failed(connection, problem or "token refresh failed", request.max_failures)
+            refreshed = True
+        try:
+            session = await self._gateway(connection).authenticate(credentials)
+        except BrokerAuthenticationError as exc:
+            if refreshed or credentials.refresh_token is None:
+                return await self._failed(connection, f"authentication failed: {_why(exc)}", request.max_failures,
+                                          True)
+            # The token was revoked or expired early: one refresh, then one more login.
+            return await self._connect_refreshed(connection, credentials, request)
+        except BrokerError as exc:
+            return await self._failed(connection, f"authentication failed: {_why(exc)}", request.max_failures)
+        return await self._authenticated(connection, credentials, session.expires_at, refreshed)
+
+    async def _connect_refreshed(self, connection: BrokerConnection, credentials: ConnectionCredentials,
+                                 request: ConnectInput) -> ConnectResult:
+        fresh, problem = await self._refreshed(connection, credentials)
+        if fresh is None:
+            return await self._failed(connection, problem or "token refresh failed", request.max_failures, True)
+        try:
+            session = await self._gateway(connection).authenticate(fresh)
+        except BrokerError as exc:
+            auth = isinstance(exc, BrokerAuthenticationError)
+            return await self._failed(connection, f"refreshed token refused: {_why(exc)}", request.max_failures,
+                                      auth)
+        return await self._authenticated(connection, fresh, session.expires_at, True)
+
+    async def _authenticated(self, connection: BrokerConnection, credentials: ConnectionCredentials,
+                             expires_at: datetime | None, refreshed: bool) -> ConnectResult:
+        connection.authenticated(self._now(), expires_at)
+        await self._save(connection)
+        return ConnectResult(ok=True, status=connection.status, auth_method=str(credentials.auth_method),
+                             expires_at=expires_at or credentials.token_expires_at, refreshed=refreshed,
+                             needs_keepalive=self._needs_keepalive(connection))
+
+    def _needs_keepalive(self, connection: BrokerConnection) -> bool:
+        # Session logins (IBKR-style) lapse when idle: their brokers register a keep-alive.
+        return self._plugins.keepalive_for(connection.broker) is not None
+
+    async def _failed(self, connection: BrokerConnection, reason: str, max_failures: int,
+                      auth_error: bool = False) -> ConnectResult:
+        connection.record_failure(self._now(), reason, max_failures=max_failures)
+        await self._save(connection)
+        return ConnectResult(ok=False, status=connection.status, reason=reason, auth_error=auth_error)
+
+    async def _save(self, connection: BrokerConnection) -> None:
+        # The order activities' SessionPool reads the stored status on every call: the verdict counts at once.
+        await self._repos.connections.save(connection)
+
+    async def _refreshed(self, connection: BrokerConnection, credentials: ConnectionCredentials
+                         ) -> tuple[ConnectionCredentials | None, str | None]:
+        """New credentials from the broker's refresher, stored encrypted; (None, why) when that fails."""
+        refresher = self._plugins.refresher_for(connection.broker)
+        if refresher is None:
+            return None, f"no token refresher for broker {connection.broker}"
+        if credentials.refresh_token is None:
+            return None, "no refresh token stored"
+        try:
+            fresh = await refresher.refresh(connection, credentials)
+        except Exception as exc:  # a plugin may fail in any way; the supervisor must live on
+            return None, f"token refresh failed: {type(exc).__name__}"
+        await self._repos.connections.save_credentials(connection.connection_id, fresh)
+        return fresh, None
+
+    @activity.defn
+    async def refresh_token(self, request: RefreshInput) -> RefreshResult:
+        """Refresh the OAuth token, store it encrypted, and log the gateway in with it."""
+        connection = await self._connection(request.connection_id)
+        credentials = await self._repos.connections.get_credentials(request.connection_id)
+        if credentials is None:
+            return RefreshResult(ok=False, reason="no credentials stored")
+        fresh, problem = await self._refreshed(connection, credentials)
+        if fresh is None:
+            return RefreshResult(ok=False, reason=problem)
+        try:
+            session = await self._gateway(connection).authenticate(fresh)
+        except BrokerError as exc:
+            return RefreshResult(ok=False, reason=f"refreshed token refused: {_why(exc)}")
+        connection = await self._connection(request.connection_id)
+        if connection.status in ("DISCONNECTED", "FAILED"):
+            connection.begin_connect(self._now())
+        connection.authenticated(self._now(), session.expires_at)
+        await self._save(connection)
+        return RefreshResult(ok=True, expires_at=session.expires_at or fresh.token_expires_at)
+
+    @activity.defn
+    async def keep_alive(self, request: KeepAliveInput) -> KeepAliveResult:
+        """Tickle the broker session (for brokers whose sessions lapse when idle)."""
+        connection = await self._connection(request.connection_id)
+        plugin = self._plugins.keepalive_for(connection.broker)
+        if plugin is None:
+            return KeepAliveResult(ok=True, reason="no keep-alive needed")
+        try:
+            expires = await plugin.tickle(connection, self._gateway(connection))
+        except Exception as exc:  # a plugin may fail in any way; the supervisor decides
+            return KeepAliveResult(ok=False, reason=f"keep-alive failed: {_why(exc)}")
+        if expires is not None:
+            connection.session_expires_at = expires
+            await self._repos.connections.save(connection)
+        return KeepAliveResult(ok=True, expires_at=expires)
+
+    # ---- health -------------------------------------------------------------------------------------
+
+    @activity.defn
+    async def check_health(self, request: CheckInput) -> CheckResult:
+        """One cheap broker call (the account), timed."""
+        connection = await self._connection(request.connection_id)
+        started = time.monotonic()
+        try:
+            await self._gateway(connection).get_account()
+        except BrokerError as exc:
+            latency = (time.monotonic() - started) * 1000
+            return CheckResult(ok=False, latency_ms=latency, error=_why(exc),
+                               auth_error=isinstance(exc, BrokerAuthenticationError))
+        return CheckResult(ok=True, latency_ms=(time.monotonic() - started) * 1000)
+
+    @activity.defn
+    async def record_status(self, request: RecordStatusInput) -> RecordStatusResult:
+        """Move the connection entity to the supervisor's verdict; store the check as a health sample."""
+        connection = await self._connection(request.connection_id)
+        try:
+            follow_status(connection, request.status, request.at, request.reason, request.check)
+        except ConnectionNotReadyError as exc:
+            log.warning("connection %s: %s", request.connection_id, exc)
+        await self._save(connection)
+        if request.check is not None:
+            await self.stores.samples.add(_sample(request, connection))
+        return RecordStatusResult(status=connection.status, reason=connection.status_reason)
+
+    @activity.defn
+    async def set_alert(self, request: AlertInput) -> bool:
+        """Raise (once) or clear an alert of the connection; True when something changed."""
+        subject = alert_subject(request.connection_id)
+        if not request.raised:
+            cleared = await self.stores.alerts.clear(request.kind, subject)
+            if cleared:
+                log.info("alert cleared: %s %s", request.kind, subject)
+            return cleared > 0
+        _, created = await self.stores.alerts.raise_alert(
+            request.kind, subject, request.severity, request.message, {"connection_id": request.connection_id})
+        if created:
+            log.warning("alert raised: %s %s: %s", request.kind, subject, request.message)
+        return created
+
+    # ---- stream -------------------------------------------------------------------------------------
+
+    @activity.defn
+    async def stream_trade_updates(self, request: StreamInput) -> StreamPosition:
+        """Forward every trade update to its order workflow until cancelled; resume where the last attempt was."""
+        connection = await self._connection(request.connection_id)
+        info = activity.info()
+        position = resume_position(request.position, info.heartbeat_details)
+        forwarder = EventForwarder(activity.client(), position)
+        runner = StreamRunner(self._gateway(connection), forwarder, request, info.workflow_id)
+        try:
+            return await runner.run()
+        except BrokerError as exc:
+            raise ApplicationError(f"trade stream: {_why(exc)}", type=type(exc).__name__) from exc
+
+
+def _sample(request: RecordStatusInput, connection: BrokerConnection) -> HealthSample:
+    check = request.check
+    assert check is not None
+    metrics = request.metrics
+    return HealthSample(
+        connection_id=request.connection_id, checked_at=request.at, status=str(connection.status), ok=check.ok,
+        latency_ms=check.latency_ms, error=check.error,
+        checks=metrics.checks if metrics else 0, failures=metrics.failures if metrics else 0,
+        reconnects=metrics.reconnects if metrics else 0,
+        degraded_seconds=metrics.degraded_seconds if metrics else 0.0,
+        failed_seconds=metrics.failed_seconds if metrics else 0.0,
+    )

@@ -1,0 +1,190 @@
+"""The trade-updates stream inside an activity: forward each event to its order workflow, resume after drops.
+
+The gateway reconnects its socket and replays the fills of a gap by itself; this module covers what the
+gateway cannot: a new activity attempt (worker crash, heartbeat timeout, continue-as-new of the
+supervisor) starts from the last position and first reconciles, fetching the fills since the last
+event and the outcome of every order it saw working, so no event of the gap is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.broker_integration import BrokerGateway, OrderSnapshot, OrderStatus, TradeEvent, TradeEventKind
+from workflows.order_workflow import order_workflow_id
+
+from .connection_models import StreamInput, StreamPosition
+
+__all__ = ["POSITION_SIGNAL", "TRADE_EVENT_SIGNAL", "EventForwarder", "StreamRunner", "resume_position",
+           "root_client_order_id"]
+
+log = logging.getLogger(__name__)
+
+TRADE_EVENT_SIGNAL = "trade_event"
+POSITION_SIGNAL = "stream_position"
+_REPLACEMENT = re.compile(r"~r[0-9a-zA-Z]+$")
+_GAP_OUTCOMES = {OrderStatus.CANCELED: TradeEventKind.CANCELED, OrderStatus.EXPIRED: TradeEventKind.EXPIRED,
+                 OrderStatus.REJECTED: TradeEventKind.REJECTED}
+
+
+def root_client_order_id(client_order_id: str) -> str:
+    """The order's own client id: a replacement's `~r...` suffix removed."""
+    return _REPLACEMENT.sub("", client_order_id)
+
+
+def resume_position(given: StreamPosition, heartbeat_details: Sequence[Any]) -> StreamPosition:
+    """The newer of the supervisor's position and the last heartbeat of a previous attempt."""
+    if heartbeat_details:
+        beat = StreamPosition.model_validate(heartbeat_details[0])
+        if beat.revision >= given.revision:
+            return beat
+    return given.model_copy(deep=True)
+
+
+class EventForwarder:
+    """Signals events to order workflows, each execution once, and moves the position."""
+
+    def __init__(self, client: Client, position: StreamPosition) -> None:
+        self.client = client
+        self.position = position
+
+    async def forward(self, event: TradeEvent) -> None:
+        """Deliver one event; an order without a (running) workflow is logged and skipped."""
+        execution = event.execution
+        if execution is not None and self.position.seen(execution.execution_id):
+            return
+        client_order_id = root_client_order_id(event.order.client_order_id)
+        handle = self.client.get_workflow_handle(order_workflow_id(client_order_id))
+        try:
+            await handle.signal(TRADE_EVENT_SIGNAL, event)
+            self.position.forwarded += 1
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            self.position.ignored += 1
+            log.info("trade event %s for %s: no running order workflow", event.kind, client_order_id)
+        self._advance(event, client_order_id)
+
+    def _advance(self, event: TradeEvent, client_order_id: str) -> None:
+        position = self.position
+        if event.execution is not None:
+            position.remember(event.execution.execution_id)
+        position.track(event.order.broker_order_id, client_order_id, not event.order.status.is_terminal)
+        if position.last_event_at is None or event.occurred_at > position.last_event_at:
+            position.last_event_at = event.occurred_at
+        position.revision += 1
+
+
+class StreamRunner:
+    """Reconcile from the position, then consume the stream, heartbeating and reporting the position."""
+
+    def __init__(self, gateway: BrokerGateway, forwarder: EventForwarder, request: StreamInput,
+                 supervisor_id: str | None) -> None:
+        self.gateway = gateway
+        self.forwarder = forwarder
+        self.request = request
+        self.supervisor_id = supervisor_id
+        self._reported = -1
+
+    @property
+    def position(self) -> StreamPosition:
+        return self.forwarder.position
+
+    async def run(self) -> StreamPosition:
+        """Run until cancelled (or the stream fails); the final position is signalled on the way out."""
+        if self.position.revision > 0:
+            self.position.resumes += 1
+            await self.reconcile()
+        consumer = asyncio.create_task(self._consume())
+        try:
+            await self._watch(consumer)
+        except asyncio.CancelledError:
+            await self._report()
+            raise
+        finally:
+            consumer.cancel()
+            with contextlib.suppress(BaseException):
+                await consumer
+        return self.position
+
+    async def _watch(self, consumer: asyncio.Task[None]) -> None:
+        beat = self.request.heartbeat_seconds
+        while True:
+            done, _ = await asyncio.wait({consumer}, timeout=beat)
+            activity.heartbeat(self.position.model_dump(mode="json"))
+            await self._report()
+            if consumer in done:
+                consumer.result()
+                raise ApplicationError("trade stream ended", type="StreamEnded")
+
+    async def _consume(self) -> None:
+        async for event in self.gateway.trade_updates():
+            await self.forwarder.forward(event)
+
+    async def _report(self) -> None:
+        """Signal the position to the supervisor when it moved (so it survives continue-as-new)."""
+        if self.supervisor_id is None or self.position.revision == self._reported:
+            return
+        handle = self.forwarder.client.get_workflow_handle(self.supervisor_id)
+        snapshot = self.position.model_copy(deep=True)  # the consumer moves on while we send
+        try:
+            await handle.signal(POSITION_SIGNAL, snapshot)
+            self._reported = snapshot.revision
+        except RPCError as exc:
+            log.warning("stream position not reported: %s", exc.message)
+
+    async def reconcile(self) -> int:
+        """Deliver what the broker did while nobody listened: fills since the last event, then outcomes."""
+        before = self.position.forwarded + self.position.ignored
+        snapshots: dict[str, OrderSnapshot] = {}
+        await self._reconcile_fills(snapshots)
+        await self._reconcile_outcomes(snapshots)
+        delivered = self.position.forwarded + self.position.ignored - before
+        self.position.reconciled += delivered
+        self.position.revision += 1
+        return delivered
+
+    async def _snapshot(self, broker_order_id: str, cache: dict[str, OrderSnapshot]) -> OrderSnapshot:
+        if broker_order_id not in cache:
+            cache[broker_order_id] = await self.gateway.get_order(broker_order_id)
+        return cache[broker_order_id]
+
+    async def _reconcile_fills(self, cache: dict[str, OrderSnapshot]) -> None:
+        since = self.position.last_event_at
+        if since is None:
+            return
+        margin = timedelta(seconds=self.request.reconcile_margin_seconds)
+        for report in await self.gateway.executions_since(since - margin):
+            if self.position.seen(report.execution_id) or report.broker_order_id is None:
+                continue
+            snapshot = await self._snapshot(report.broker_order_id, cache)
+            done = report.cumulative_quantity is not None and report.cumulative_quantity >= snapshot.quantity
+            kind = TradeEventKind.FILL if done else TradeEventKind.PARTIAL_FILL
+            await self.forwarder.forward(TradeEvent(kind=kind, order=snapshot, occurred_at=report.executed_at,
+                                                    execution=report, sequence=f"reconcile:{report.execution_id}"))
+
+    async def _reconcile_outcomes(self, cache: dict[str, OrderSnapshot]) -> None:
+        open_orders = await self.gateway.list_open_orders()
+        open_ids = {s.broker_order_id for s in open_orders}
+        for broker_order_id in [b for b in self.position.working_orders if b not in open_ids]:
+            snapshot = await self._snapshot(broker_order_id, cache)
+            kind = _GAP_OUTCOMES.get(snapshot.status)
+            if kind is not None:
+                at = snapshot.updated_at or self.position.last_event_at or snapshot.submitted_at
+                if at is not None:
+                    await self.forwarder.forward(TradeEvent(kind=kind, order=snapshot, occurred_at=at,
+                                                            sequence=f"reconcile:{broker_order_id}:{kind}"))
+            self.position.track(broker_order_id, snapshot.client_order_id, not snapshot.status.is_terminal)
+        for snapshot in open_orders:
+            self.position.track(snapshot.broker_order_id, root_client_order_id(snapshot.client_order_id), True)
