@@ -23,6 +23,7 @@ from domain.broker_integration import (
     TradeEvent,
 )
 from domain.broker_integration.base import upper_enum
+from domain.broker_integration.rules.metrics import ExecutionMetrics
 
 __all__ = [
     "AmendRequest",
@@ -32,6 +33,8 @@ __all__ = [
     "OrderOutcome",
     "OrderRequest",
     "OrderView",
+    "OutcomeInput",
+    "OutcomeResult",
     "PollInput",
     "PollResult",
     "PreTradeInput",
@@ -67,6 +70,9 @@ class OrderRequest(BaseModel):
     connection_id: str | None = Field(default=None, description="Pin a connection; else the router picks one")
     account_id: str | None = None
     poll_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
+    session_wait_seconds: float = Field(
+        default=30.0, ge=0, le=3600, description="How long the order waits for a usable connection before REJECTED"
+    )
 
     _upper = field_validator("side", "order_type", "time_in_force", "asset_class", "symbol", mode="before")(
         upper_enum
@@ -144,6 +150,18 @@ class OrderOutcome(BaseModel):
 
     view: OrderView
     executions: int
+    alerts: list[str] = Field(default_factory=list)
+    metrics: ExecutionMetrics | None = None
+
+
+class OutcomeInput(BaseModel):
+    """A finished order, for metrics and anomaly rules."""
+
+    order: Order
+
+
+class OutcomeResult(BaseModel):
+    metrics: ExecutionMetrics
     alerts: list[str] = Field(default_factory=list)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -25,12 +26,17 @@ from domain.broker_integration import (
     PreTradeRejectedError,
 )
 from domain.broker_integration.order_state import OPEN_STATUSES
+from domain.broker_integration.rules.anomalies import detect_anomalies
 from domain.broker_integration.rules.buying_power import check_pre_trade, required_buying_power
+from domain.broker_integration.rules.metrics import execution_metrics
 from domain.broker_integration.rules.routing import RouteCandidate, choose_route
 from domain.broker_integration.rules.validation import capability_problems
+from persistence.repositories.connection_health import stores_for
 
 from .models import (
     CancelInput,
+    OutcomeInput,
+    OutcomeResult,
     PollInput,
     PollResult,
     PreTradeInput,
@@ -47,6 +53,8 @@ from .ports import ActivityRepositories
 from .sessions import SessionPool
 
 __all__ = ["BROKER_REJECTED", "OrderActivities", "broker_failure"]
+
+log = logging.getLogger("brokerflow.orders")
 
 BROKER_REJECTED = "BrokerRejected"
 
@@ -71,7 +79,7 @@ class OrderActivities:
     def methods(self) -> list[Callable[..., Any]]:
         """The bound activity methods, for Worker(activities=...)."""
         return [self.ensure_session, self.route_order, self.pre_trade_check, self.record_order,
-                self.submit_order, self.poll_order, self.cancel_order, self.replace_order]
+                self.submit_order, self.poll_order, self.cancel_order, self.replace_order, self.record_outcome]
 
     async def _gateway(self, connection_id: str) -> BrokerGateway:
         try:
@@ -209,6 +217,22 @@ class OrderActivities:
         mine = [_rooted(e, cid) for e in executions if e.broker_order_id in ids or e.client_order_id == cid]
         my_fees = [_rooted_fee(f, cid) for f in fees if f.broker_order_id in ids or f.client_order_id == cid]
         return PollResult(snapshot=snapshot, executions=mine, fees=my_fees)
+
+    @activity.defn
+    async def record_outcome(self, request: OutcomeInput) -> OutcomeResult:
+        """Execution metrics and anomaly rules of a finished order; alerts go to the log and the alerts table."""
+        order = request.order
+        executions = await self._repos.executions.list_for_order(order.client_order_id)
+        metrics = execution_metrics(order, executions)
+        alerts = detect_anomalies(order, executions, metrics)
+        store = stores_for(self._repos).alerts
+        for alert in alerts:
+            details = {"metrics": metrics.model_dump(mode="json")}
+            _, created = await store.raise_alert(f"order_{alert.kind.lower()}", f"order:{order.client_order_id}",
+                                                 str(alert.severity), alert.message, details)
+            if created:
+                log.warning("order alert %s %s: %s", alert.kind, order.client_order_id, alert.message)
+        return OutcomeResult(metrics=metrics, alerts=[f"{a.severity} {a.kind}: {a.message}" for a in alerts])
 
     @activity.defn
     async def cancel_order(self, request: CancelInput) -> None:

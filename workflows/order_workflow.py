@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -13,17 +12,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.models import (
         AmendRequest,
-        CancelInput,
         CancelRequest,
         ChangeResult,
         OrderOutcome,
         OrderView,
-        PollInput,
-        PollResult,
+        OutcomeInput,
+        OutcomeResult,
         PreTradeInput,
         PreTradeResult,
-        RecordInput,
-        ReplaceInput,
         RouteInput,
         RouteResult,
         SessionInput,
@@ -33,29 +29,20 @@ with workflow.unsafe.imports_passed_through():
     from activities.order_activities import OrderActivities
     from domain.broker_integration import (
         BrokerOrder,
-        DomainError,
         ExecutionReport,
         InvalidOrderError,
         Order,
         OrderSnapshot,
-        OrderStatusUpdate,
         TradeEvent,
     )
-    from domain.broker_integration.reconcile import apply_execution_once, apply_snapshot_status, apply_trade_event
+    from domain.broker_integration.rules.metrics import ExecutionMetrics
 
     from . import amend as amend_rules
     from .options import (
-        BROKER,
-        CONNECTION_ID,
-        ORDER_SIDE,
-        ORDER_STATUS,
-        ORDER_TYPE,
-        POLL,
         QUICK,
-        RECORD,
         SUBMIT,
-        SYMBOL,
     )
+    from .order_changes import OrderChanges
     from .state import OrderWorkflowInput, OrderWorkflowState, view_of
 
 __all__ = ["OrderWorkflow", "order_workflow_id"]
@@ -69,7 +56,7 @@ def order_workflow_id(client_order_id: str) -> str:
 
 
 @workflow.defn
-class OrderWorkflow:
+class OrderWorkflow(OrderChanges):
     @workflow.init
     def __init__(self, request: OrderWorkflowInput) -> None:
         self.request = request
@@ -77,6 +64,7 @@ class OrderWorkflow:
         self.lock = asyncio.Lock()
         self.events: list[TradeEvent] = []
         self.client_order_id = request.client_order_id or workflow.info().workflow_id.removeprefix("order-")
+        self.metrics: ExecutionMetrics | None = None
 
     # ---- run -------------------------------------------------------------------------------------------
 
@@ -88,7 +76,21 @@ class OrderWorkflow:
         if self.state.order is not None and self.state.submitted:
             await self._follow()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.state.order is not None and workflow.patched("record-outcome"):
+            await self._record_outcome()
         return self._outcome()
+
+    async def _record_outcome(self) -> None:
+        """Metrics and anomaly rules of the finished order; their failure never fails the order."""
+        try:
+            result: OutcomeResult = await self._activity(
+                OrderActivities.record_outcome, OutcomeInput(order=self._order), "metrics and anomalies", QUICK
+            )
+        except ActivityError as err:
+            workflow.logger.warning("metrics not recorded: %s", err.cause)
+            return
+        self.metrics = result.metrics
+        self.state.alerts = result.alerts
 
     async def _open(self) -> None:
         try:
@@ -116,9 +118,7 @@ class OrderWorkflow:
             return None
         order = BrokerOrder(**{**order.model_dump(), "connection_id": route.connection_id})
         self.state.connection_id = route.connection_id
-        session: SessionResult = await self._activity(
-            OrderActivities.ensure_session, SessionInput(connection_id=route.connection_id), "session", QUICK
-        )
+        session = await self._wait_for_session(route.connection_id)
         self.state.broker = session.broker
         self._index_static(order)
         if not session.ready:
@@ -132,6 +132,18 @@ class OrderWorkflow:
             await self._flush()
             return None
         return order
+
+    async def _wait_for_session(self, connection_id: str) -> SessionResult:
+        """A usable session, waiting (bounded by session_wait_seconds) while the circuit is open."""
+        deadline = workflow.now() + timedelta(seconds=self.request.session_wait_seconds)
+        while True:
+            session: SessionResult = await self._activity(
+                OrderActivities.ensure_session, SessionInput(connection_id=connection_id), "session", QUICK
+            )
+            if session.ready or session.status == "UNKNOWN" or workflow.now() >= deadline:
+                return session
+            remaining = (deadline - workflow.now()).total_seconds()
+            await workflow.sleep(timedelta(seconds=max(min(5.0, remaining), 0.1)), summary="connection not ready")
 
     def _refuse(self, reason: str) -> None:
         """End an order that never reached the broker (and was never stored): REJECTED with the reason."""
@@ -167,10 +179,17 @@ class OrderWorkflow:
             self._track(self._order.reject(cause.message, workflow.now()))
             await self._flush()
             return None
-        # Retries ran out with the outcome unknown: the broker decides, by client order id.
-        result = await self._poll_once()
-        if result is not None and result.snapshot is not None:
-            return result.snapshot
+        # Retries ran out with the outcome unknown: the broker decides, by client order id. Until the
+        # broker can answer, the order stays SUBMITTED: it is never declared "not placed" on a guess.
+        delay = 10.0
+        while True:
+            await workflow.sleep(timedelta(seconds=delay), summary="resolve the submission at the broker")
+            result = await self._poll_once()
+            if result is not None and result.snapshot is not None:
+                return result.snapshot
+            if result is not None:
+                break
+            delay = min(delay * 2, 300.0)
         self._track(self._order.reject(f"broker unreachable, order not placed: {cause}", workflow.now()))
         await self._flush()
         return None
@@ -203,93 +222,6 @@ class OrderWorkflow:
             # One last look: a fill can arrive after the cancel, and must still be recorded.
             await self._poll_and_apply()
             await self._flush()
-
-    # ---- applying broker information ---------------------------------------------------------------
-
-    @property
-    def _order(self) -> Order:
-        assert self.state.order is not None
-        return self.state.order
-
-    def _track(self, *updates: OrderStatusUpdate | None) -> None:
-        for update in updates:
-            if update is not None:
-                self.state.unrecorded_updates.append(update)
-
-    def _note_execution(self, applied: bool, report: ExecutionReport | None) -> None:
-        if applied and report is not None:
-            self.state.executions.append(report)
-            self.state.unrecorded_executions.append(report)
-
-    def _apply_snapshot(self, snapshot: OrderSnapshot) -> None:
-        if self.state.poll_since is None:
-            # Fills are asked for in the broker's time, which need not be ours.
-            anchor = snapshot.submitted_at or workflow.now()
-            self.state.poll_since = anchor - timedelta(seconds=30)
-        if snapshot.broker_order_id not in self.state.broker_order_ids:
-            self.state.broker_order_ids.append(snapshot.broker_order_id)
-        order = self._order
-        if order.status == "SUBMITTED":
-            self._track(order.accept(snapshot.broker_order_id, workflow.now()))
-        if snapshot.filled_quantity <= order.filled_quantity:
-            self._track(*apply_snapshot_status(order, snapshot, workflow.now()))
-
-    def _apply_events(self) -> bool:
-        events, self.events = self.events, []
-        changed = False
-        for event in events:
-            try:
-                updates, applied = apply_trade_event(self._order, event)
-            except DomainError as exc:
-                workflow.logger.warning("event %s not applied: %s", event.kind, exc)
-                continue
-            self._track(*updates)
-            self._note_execution(applied, event.execution)
-            changed = changed or applied or bool(updates)
-        return changed
-
-    async def _poll_once(self) -> PollResult | None:
-        request = PollInput(connection_id=self.state.connection_id or "", client_order_id=self.client_order_id,
-                            broker_order_ids=list(self.state.broker_order_ids), since=self.state.poll_since)
-        try:
-            result: PollResult = await self._activity(OrderActivities.poll_order, request, "poll", POLL)
-        except ActivityError as err:
-            workflow.logger.warning("poll failed: %s", err.cause)
-            return None
-        return result
-
-    async def _poll_and_apply(self) -> bool:
-        result = await self._poll_once()
-        if result is None:
-            return False
-        before = (self._order.status, self._order.filled_quantity, self._order.fees)
-        for report in sorted(result.executions, key=lambda r: r.executed_at):
-            try:
-                applied, update = apply_execution_once(self._order, report)
-            except DomainError as exc:
-                workflow.logger.error("execution %s not applied: %s", report.execution_id, exc)
-                continue
-            self._track(update)
-            self._note_execution(applied, report)
-        for fee in result.fees:
-            if self._order.apply_fee(fee):
-                self.state.unrecorded_fees.append(fee)
-        if result.snapshot is not None:
-            self._apply_snapshot(result.snapshot)
-        return before != (self._order.status, self._order.filled_quantity, self._order.fees)
-
-    async def _flush(self) -> None:
-        order = self.state.order
-        if order is None:
-            return
-        updates, self.state.unrecorded_updates = self.state.unrecorded_updates, []
-        executions, self.state.unrecorded_executions = self.state.unrecorded_executions, []
-        fees, self.state.unrecorded_fees = self.state.unrecorded_fees, []
-        if updates or executions or fees or order.status == "INITIALIZED":
-            record = RecordInput(order=order, updates=updates, executions=executions, fees=fees)
-            await self._activity(OrderActivities.record_order, record, f"record {order.status}", RECORD)
-        workflow.upsert_search_attributes([ORDER_STATUS.value_set(str(order.status))])
-        self._details()
 
     # ---- messages -----------------------------------------------------------------------------------
 
@@ -338,29 +270,6 @@ class OrderWorkflow:
         if order is not None and order.is_terminal:
             raise ValueError(f"order {self.client_order_id} is {order.status}; nothing to cancel")
 
-    async def _cancel(self, request: CancelRequest) -> ChangeResult:
-        order = self.state.order
-        if order is None or order.is_terminal or not self.state.broker_order_ids:
-            status = "REJECTED" if order is None else str(order.status)
-            return ChangeResult(accepted=False, status=status, message="order is no longer open")
-        self._track(order.request_cancel(workflow.now()))
-        await self._flush()
-        try:
-            await self._activity(OrderActivities.cancel_order,
-                                 CancelInput(connection_id=self.state.connection_id or "",
-                                             broker_order_id=self.state.broker_order_ids[-1]), "cancel", QUICK)
-        except ActivityError as err:
-            await self._poll_and_apply()
-            if order.status.is_pending:
-                self._track(order.refuse_pending(f"cancel refused: {err.cause}", workflow.now()))
-            await self._flush()
-            return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
-                                message=f"broker refused the cancel: {err.cause}")
-        await self._poll_and_apply()
-        await self._flush()
-        return ChangeResult(accepted=True, status=str(order.status), broker_order_id=order.broker_order_id,
-                            message=request.reason or "cancel accepted by the broker")
-
     @workflow.update
     async def amend(self, request: AmendRequest) -> ChangeResult:
         """Change quantity, limit price, stop price or trail; the broker's answer comes back."""
@@ -379,53 +288,6 @@ class OrderWorkflow:
             raise ValueError(f"order {self.client_order_id} was rejected; nothing to amend")
         amend_rules.validate(self.state.order, request)
 
-    async def _amend(self, request: AmendRequest) -> ChangeResult:
-        order = self._order
-        if order.is_terminal or order.status.is_pending:
-            return ChangeResult(accepted=False, status=str(order.status), message="order cannot be amended now")
-        new_order = amend_rules.amended_order(order, request)
-        self._track(order.request_amend(workflow.now()))
-        await self._flush()
-        replace = ReplaceInput(connection_id=self.state.connection_id or "",
-                               broker_order_id=self.state.broker_order_ids[-1],
-                               client_order_id=order.client_order_id, amendment=request.amendment())
-        try:
-            snapshot: OrderSnapshot = await self._activity(OrderActivities.replace_order, replace, "replace", QUICK)
-        except ActivityError as err:
-            self._track(order.refuse_pending(f"amend refused: {err.cause}", workflow.now()))
-            await self._flush()
-            return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
-                                message=f"broker refused the amend: {err.cause}")
-        self.state.broker_order_ids.append(snapshot.broker_order_id)
-        self._track(order.replaced(new_order, snapshot.broker_order_id, workflow.now()))
-        await self._flush()
-        return ChangeResult(accepted=True, status=str(order.status), broker_order_id=snapshot.broker_order_id,
-                            message=f"replaced: {new_order.describe()}")
-
-    # ---- helpers --------------------------------------------------------------------------------------
-
-    async def _activity(self, fn: Any, arg: Any, summary: str, options: dict[str, Any]) -> Any:
-        return await workflow.execute_activity_method(fn, arg, summary=summary, **options)
-
-    def _index_static(self, order: BrokerOrder) -> None:
-        attributes = [
-            SYMBOL.value_set(order.symbol),
-            ORDER_SIDE.value_set(str(order.side)),
-            ORDER_TYPE.value_set(str(order.order_type)),
-            CONNECTION_ID.value_set(order.connection_id or ""),
-        ]
-        if self.state.broker:
-            attributes.append(BROKER.value_set(self.state.broker))
-        workflow.upsert_search_attributes(attributes)
-
-    def _details(self) -> None:
-        view = self.status()
-        avg = f" @ {view.avg_fill_price:.4f}" if view.avg_fill_price is not None else ""
-        reason = f"\n\nreason: {view.reason}" if view.reason else ""
-        workflow.set_current_details(
-            f"**{view.status}** {view.side} {view.filled_qty}/{view.quantity} {view.symbol}{avg}  \n"
-            f"broker order: {view.broker_order_id or '-'} · fees {view.fees} · commission {view.commission}{reason}"
-        )
-
     def _outcome(self) -> OrderOutcome:
-        return OrderOutcome(view=self.status(), executions=len(self.state.executions), alerts=self.state.alerts)
+        return OrderOutcome(view=self.status(), executions=len(self.state.executions), alerts=self.state.alerts,
+                            metrics=self.metrics)

@@ -43,6 +43,7 @@ class Order(BaseModel):
     completed_at: datetime | None = None
     reference_price: Decimal | None = None
     late_fills: int = 0
+    broker_submitted_at: datetime | None = None
     fee_ids: list[str] = Field(default_factory=list)
 
     @classmethod
@@ -94,9 +95,13 @@ class Order(BaseModel):
         self.submitted_at = utc(at)
         return self._move(S.SUBMITTED, at)
 
-    def accept(self, broker_order_id: str, at: datetime) -> OrderStatusUpdate | None:
-        """The broker acknowledged the order; a repeated acknowledgement changes nothing."""
+    def accept(
+        self, broker_order_id: str, at: datetime, broker_time: datetime | None = None
+    ) -> OrderStatusUpdate | None:
+        """The broker acknowledged the order (at `broker_time` on its clock); a repeat changes nothing."""
         self.broker_order_id = broker_order_id
+        if broker_time is not None and self.broker_submitted_at is None:
+            self.broker_submitted_at = utc(broker_time)
         if (
             self.status in (S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED, S.FILLED)
             or self.status in _LATE_FILL

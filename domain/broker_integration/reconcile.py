@@ -27,7 +27,7 @@ def apply_snapshot_status(order: Order, snapshot: OrderSnapshot, at: datetime) -
     """Apply the non-fill part of a snapshot (ack, reject, cancel, expiry, trigger); fills come as executions."""
     updates: list[OrderStatusUpdate | None] = []
     if snapshot.broker_order_id and order.broker_order_id is None and order.status is S.SUBMITTED:
-        updates.append(order.accept(snapshot.broker_order_id, at))
+        updates.append(order.accept(snapshot.broker_order_id, at, snapshot.submitted_at))
     target = snapshot.status
     if target is S.REJECTED and order.status in (S.SUBMITTED, S.ACCEPTED, S.PENDING_CANCEL, S.PENDING_UPDATE):
         updates.append(order.reject(snapshot.reason or "rejected by broker", at))

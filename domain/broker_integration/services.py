@@ -219,7 +219,7 @@ class OrderExecutionManager:
         now = self._now()
         updates: list[OrderStatusUpdate | None] = []
         if tracked.status is OrderStatus.SUBMITTED:
-            updates.append(tracked.accept(snapshot.broker_order_id, now))
+            updates.append(tracked.accept(snapshot.broker_order_id, now, snapshot.submitted_at))
         since = snapshot.submitted_at or tracked.submitted_at  # the broker's clock first
         if snapshot.filled_quantity > tracked.filled_quantity and since is not None:
             for report in await gateway.executions_since(since - timedelta(seconds=30)):

@@ -94,6 +94,8 @@ async def test_market_order_fills_once_and_everything_agrees(stack: Stack) -> No
     broker = (await stack.broker_orders(req.client_order_id or ""))[0]
     assert Decimal(broker["filled_avg_price"]) == outcome.view.avg_fill_price
     await assert_db_matches_broker(stack, req.client_order_id or "")
+    assert outcome.metrics is not None and outcome.metrics.fill_rate == 1
+    assert outcome.metrics.slippage_bps is not None and outcome.metrics.execution_count == outcome.executions
 
 
 async def test_partial_fills_from_thin_liquidity(stack: Stack) -> None:
@@ -145,6 +147,10 @@ async def test_buying_power_rejection_in_a_cash_account(stack: Stack) -> None:
     outcome = await stack.orders.wait(cid, timeout=30)
     assert outcome.view.status == "REJECTED" and "INSUFFICIENT_BUYING_POWER" in (outcome.view.reason or "")
     assert await stack.submissions(cid) == []  # refused before it reached the broker
+    from persistence.repositories.connection_health import stores_for
+
+    alerts = await stores_for(stack.repos).alerts.list_open(f"order:{cid}")
+    assert [a.kind for a in alerts] == ["order_rejected"] and "BUYING_POWER" in alerts[0].message
 
 
 async def test_broker_rejection_is_final_and_recorded(stack: Stack) -> None:

@@ -345,3 +345,37 @@ async def test_account_unreadable_ends_rejected_not_failed(world: World) -> None
     outcome = await asyncio.wait_for(handle.result(), 30)
     assert outcome.view.status == "REJECTED" and "account blocked" in (outcome.view.reason or "")
     assert world.broker.received == []
+
+
+async def _trip(world: World, connection_id: str = "conn-1") -> None:
+    from domain.broker_integration import ConnectionStatus
+
+    connection = await world.repos.connections.get(connection_id)
+    assert connection is not None
+    connection.status = ConnectionStatus.CONNECTED
+    connection.authenticated_at = world.broker.now()
+    for _ in range(3):
+        connection.record_failure(world.broker.now(), "broker down", max_failures=3)
+    assert connection.status is ConnectionStatus.FAILED
+    await world.repos.connections.save(connection)
+
+
+async def test_orders_wait_bounded_for_an_open_circuit_then_end_rejected(world: World) -> None:
+    await _trip(world)
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=1, session_wait_seconds=1)
+    outcome = await asyncio.wait_for(handle.result(), 60)
+    assert outcome.view.status == "REJECTED" and "circuit open" in (outcome.view.reason or "")
+    assert world.broker.received == []
+
+
+async def test_an_order_waiting_for_the_connection_goes_on_when_it_recovers(world: World) -> None:
+    await _trip(world)
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=1, session_wait_seconds=60)
+    await asyncio.sleep(4)
+    connection = await world.repos.connections.get("conn-1")
+    assert connection is not None
+    connection.heartbeat(world.broker.now())
+    connection.status = "CONNECTED"  # the supervisor's verdict after a successful check
+    await world.repos.connections.save(connection)
+    outcome = await asyncio.wait_for(handle.result(), 60)
+    assert outcome.view.status == "FILLED" and len(world.broker.received) == 1

@@ -49,6 +49,8 @@ def execution_metrics(order: Order, executions: Sequence[ExecutionReport]) -> Ex
         slippage = slippage.quantize(Decimal("0.01"))
     first_fill = min((e.executed_at for e in executions), default=None)
     start = order.submitted_at
+    # Fill times are the broker's clock: measure them from the broker's own acknowledgement time.
+    fill_start = order.broker_submitted_at or start
     return ExecutionMetrics(
         client_order_id=order.client_order_id,
         status=str(order.status),
@@ -65,7 +67,9 @@ def execution_metrics(order: Order, executions: Sequence[ExecutionReport]) -> Ex
         ack_latency_ms=_ms((order.accepted_at - start).total_seconds())
         if start and order.accepted_at
         else None,
-        time_to_first_fill_ms=_ms((first_fill - start).total_seconds()) if start and first_fill else None,
+        time_to_first_fill_ms=(
+            _ms((first_fill - fill_start).total_seconds()) if fill_start and first_fill else None
+        ),
         time_to_complete_ms=(
             _ms((order.completed_at - start).total_seconds()) if start and order.completed_at else None
         ),

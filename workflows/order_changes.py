@@ -1,0 +1,67 @@
+"""The order workflow's cancel and amend handlers' work (the update declarations stay on OrderWorkflow)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import AmendRequest, CancelInput, CancelRequest, ChangeResult, ReplaceInput
+    from activities.order_activities import OrderActivities
+    from domain.broker_integration import OrderSnapshot
+
+    from . import amend as amend_rules
+    from .options import QUICK
+    from .order_tracking import OrderTracking
+
+__all__ = ["OrderChanges"]
+
+
+class OrderChanges(OrderTracking):
+    """Cancel and amend against the broker; a refused change returns the order to where it was."""
+
+    async def _cancel(self, request: CancelRequest) -> ChangeResult:
+        order = self.state.order
+        if order is None or order.is_terminal or not self.state.broker_order_ids:
+            status = "REJECTED" if order is None else str(order.status)
+            return ChangeResult(accepted=False, status=status, message="order is no longer open")
+        self._track(order.request_cancel(workflow.now()))
+        await self._flush()
+        try:
+            await self._activity(OrderActivities.cancel_order,
+                                 CancelInput(connection_id=self.state.connection_id or "",
+                                             broker_order_id=self.state.broker_order_ids[-1]), "cancel", QUICK)
+        except ActivityError as err:
+            await self._poll_and_apply()
+            if order.status.is_pending:
+                self._track(order.refuse_pending(f"cancel refused: {err.cause}", workflow.now()))
+            await self._flush()
+            return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
+                                message=f"broker refused the cancel: {err.cause}")
+        await self._poll_and_apply()
+        await self._flush()
+        return ChangeResult(accepted=True, status=str(order.status), broker_order_id=order.broker_order_id,
+                            message=request.reason or "cancel accepted by the broker")
+
+    async def _amend(self, request: AmendRequest) -> ChangeResult:
+        order = self._order
+        if order.is_terminal or order.status.is_pending:
+            return ChangeResult(accepted=False, status=str(order.status), message="order cannot be amended now")
+        new_order = amend_rules.amended_order(order, request)
+        self._track(order.request_amend(workflow.now()))
+        await self._flush()
+        replace = ReplaceInput(connection_id=self.state.connection_id or "",
+                               broker_order_id=self.state.broker_order_ids[-1],
+                               client_order_id=order.client_order_id, amendment=request.amendment())
+        try:
+            snapshot: OrderSnapshot = await self._activity(OrderActivities.replace_order, replace, "replace", QUICK)
+        except ActivityError as err:
+            self._track(order.refuse_pending(f"amend refused: {err.cause}", workflow.now()))
+            await self._flush()
+            return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
+                                message=f"broker refused the amend: {err.cause}")
+        self.state.broker_order_ids.append(snapshot.broker_order_id)
+        self._track(order.replaced(new_order, snapshot.broker_order_id, workflow.now()))
+        await self._flush()
+        return ChangeResult(accepted=True, status=str(order.status), broker_order_id=snapshot.broker_order_id,
+                            message=f"replaced: {new_order.describe()}")

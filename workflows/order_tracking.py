@@ -1,0 +1,155 @@
+"""The order workflow's bookkeeping: applying broker information, recording it, and what the UI shows.
+
+A mixin of OrderWorkflow (workflow code: deterministic only).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.models import OrderView, PollInput, PollResult, RecordInput
+    from activities.order_activities import OrderActivities
+    from domain.broker_integration import (
+        BrokerOrder,
+        DomainError,
+        ExecutionReport,
+        Order,
+        OrderSnapshot,
+        OrderStatusUpdate,
+        TradeEvent,
+    )
+    from domain.broker_integration.reconcile import apply_execution_once, apply_snapshot_status, apply_trade_event
+
+    from .options import BROKER, CONNECTION_ID, ORDER_SIDE, ORDER_STATUS, ORDER_TYPE, POLL, RECORD, SYMBOL
+    from .state import OrderWorkflowInput, OrderWorkflowState
+
+__all__ = ["OrderTracking"]
+
+
+class OrderTracking:
+    """State changes from broker snapshots, events and polls, and their recording (each change once)."""
+
+    request: OrderWorkflowInput
+    state: OrderWorkflowState
+    events: list[TradeEvent]
+    client_order_id: str
+
+    def status(self) -> OrderView:
+        raise NotImplementedError
+
+    # ---- applying broker information ---------------------------------------------------------------
+
+    @property
+    def _order(self) -> Order:
+        assert self.state.order is not None
+        return self.state.order
+
+    def _track(self, *updates: OrderStatusUpdate | None) -> None:
+        for update in updates:
+            if update is not None:
+                self.state.unrecorded_updates.append(update)
+
+    def _note_execution(self, applied: bool, report: ExecutionReport | None) -> None:
+        if applied and report is not None:
+            self.state.executions.append(report)
+            self.state.unrecorded_executions.append(report)
+
+    def _apply_snapshot(self, snapshot: OrderSnapshot) -> None:
+        if self.state.poll_since is None:
+            # Fills are asked for in the broker's time, which need not be ours.
+            anchor = snapshot.submitted_at or workflow.now()
+            self.state.poll_since = anchor - timedelta(seconds=30)
+        if snapshot.broker_order_id not in self.state.broker_order_ids:
+            self.state.broker_order_ids.append(snapshot.broker_order_id)
+        order = self._order
+        if order.status == "SUBMITTED":
+            self._track(order.accept(snapshot.broker_order_id, workflow.now(), snapshot.submitted_at))
+        if snapshot.filled_quantity <= order.filled_quantity:
+            self._track(*apply_snapshot_status(order, snapshot, workflow.now()))
+
+    def _apply_events(self) -> bool:
+        events, self.events = self.events, []
+        changed = False
+        for event in events:
+            try:
+                updates, applied = apply_trade_event(self._order, event)
+            except DomainError as exc:
+                workflow.logger.warning("event %s not applied: %s", event.kind, exc)
+                continue
+            self._track(*updates)
+            self._note_execution(applied, event.execution)
+            changed = changed or applied or bool(updates)
+        return changed
+
+    async def _poll_once(self) -> PollResult | None:
+        request = PollInput(connection_id=self.state.connection_id or "", client_order_id=self.client_order_id,
+                            broker_order_ids=list(self.state.broker_order_ids), since=self.state.poll_since)
+        try:
+            result: PollResult = await self._activity(OrderActivities.poll_order, request, "poll", POLL)
+        except ActivityError as err:
+            workflow.logger.warning("poll failed: %s", err.cause)
+            return None
+        return result
+
+    async def _poll_and_apply(self) -> bool:
+        result = await self._poll_once()
+        if result is None:
+            return False
+        before = (self._order.status, self._order.filled_quantity, self._order.fees)
+        for report in sorted(result.executions, key=lambda r: r.executed_at):
+            try:
+                applied, update = apply_execution_once(self._order, report)
+            except DomainError as exc:
+                workflow.logger.error("execution %s not applied: %s", report.execution_id, exc)
+                continue
+            self._track(update)
+            self._note_execution(applied, report)
+        for fee in result.fees:
+            if self._order.apply_fee(fee):
+                self.state.unrecorded_fees.append(fee)
+        if result.snapshot is not None:
+            self._apply_snapshot(result.snapshot)
+        return before != (self._order.status, self._order.filled_quantity, self._order.fees)
+
+    async def _flush(self) -> None:
+        order = self.state.order
+        if order is None:
+            return
+        updates, self.state.unrecorded_updates = self.state.unrecorded_updates, []
+        executions, self.state.unrecorded_executions = self.state.unrecorded_executions, []
+        fees, self.state.unrecorded_fees = self.state.unrecorded_fees, []
+        if updates or executions or fees or order.status == "INITIALIZED":
+            record = RecordInput(order=order, updates=updates, executions=executions, fees=fees)
+            await self._activity(OrderActivities.record_order, record, f"record {order.status}", RECORD)
+        workflow.upsert_search_attributes([ORDER_STATUS.value_set(str(order.status))])
+        self._details()
+
+    # ---- helpers --------------------------------------------------------------------------------------
+
+    async def _activity(self, fn: Any, arg: Any, summary: str, options: dict[str, Any]) -> Any:
+        return await workflow.execute_activity_method(fn, arg, summary=summary, **options)
+
+    def _index_static(self, order: BrokerOrder) -> None:
+        attributes = [
+            SYMBOL.value_set(order.symbol),
+            ORDER_SIDE.value_set(str(order.side)),
+            ORDER_TYPE.value_set(str(order.order_type)),
+            CONNECTION_ID.value_set(order.connection_id or ""),
+        ]
+        if self.state.broker:
+            attributes.append(BROKER.value_set(self.state.broker))
+        workflow.upsert_search_attributes(attributes)
+
+    def _details(self) -> None:
+        view = self.status()
+        avg = f" @ {view.avg_fill_price:.4f}" if view.avg_fill_price is not None else ""
+        reason = f"\n\nreason: {view.reason}" if view.reason else ""
+        workflow.set_current_details(
+            f"**{view.status}** {view.side} {view.filled_qty}/{view.quantity} {view.symbol}{avg}  \n"
+            f"broker order: {view.broker_order_id or '-'} · fees {view.fees} · commission {view.commission}{reason}"
+        )
