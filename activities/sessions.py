@@ -75,7 +75,9 @@ class SessionPool:
             return await self._authenticate(connection_id)
 
     async def _authenticate(self, connection_id: str) -> BrokerGateway:
-        manager = BrokerConnectionManager(self.connections, gateways=self.provider, clock=self.clock)
+        # Logins inside the worker never start supervisors: that is `connection up`'s (or the caller's) job.
+        manager = BrokerConnectionManager(self.connections, gateways=self.provider, clock=self.clock,
+                                          supervisor=_UNSUPERVISED)
         ok = await manager.establish_connection(connection_id)
         connection = await self.connection(connection_id)
         if not ok:
@@ -97,6 +99,14 @@ class SessionPool:
         for session in self._sessions.values():
             await session.gateway.close()
         self._sessions.clear()
+
+
+class _Unsupervised:
+    async def ensure_supervised(self, connection_id: str) -> None:
+        return None
+
+
+_UNSUPERVISED = _Unsupervised()
 
 
 def _breaker_open(connection: BrokerConnection, now: datetime, failures: int, cooldown_seconds: float) -> bool:

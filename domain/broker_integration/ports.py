@@ -43,6 +43,7 @@ __all__ = [
     "BrokerRejectedError",
     "BrokerUnavailableError",
     "Clock",
+    "ConnectionSupervisor",
     "GatewayProvider",
     "OrderAmendment",
     "OrderSnapshot",
@@ -229,6 +230,12 @@ class BrokerGateway(Protocol):
     def trade_updates(self) -> AsyncIterator[TradeEvent]: ...
 
     async def close(self) -> None: ...
+
+
+class ConnectionSupervisor(Protocol):
+    """Keeps a connection supervised (health, token refresh, stream, recovery) once it is established."""
+
+    async def ensure_supervised(self, connection_id: str) -> None: ...
 
 
 class GatewayProvider(Protocol):

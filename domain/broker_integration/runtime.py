@@ -3,28 +3,42 @@
 from __future__ import annotations
 
 from .errors import ConfigurationError
-from .ports import Clock, GatewayProvider
+from .ports import Clock, ConnectionSupervisor, GatewayProvider
 
-__all__ = ["configure", "default_clock", "default_gateways", "reset"]
+__all__ = ["configure", "default_clock", "default_gateways", "default_supervisor", "reset"]
 
 _gateways: GatewayProvider | None = None
 _clock: Clock | None = None
+_supervisor: ConnectionSupervisor | None = None
 
 
-def configure(*, gateways: GatewayProvider | None = None, clock: Clock | None = None) -> None:
-    """Install the process-wide gateway provider and clock (done by brokers.registry.install_defaults)."""
-    global _gateways, _clock
+def configure(
+    *,
+    gateways: GatewayProvider | None = None,
+    clock: Clock | None = None,
+    supervisor: ConnectionSupervisor | None = None,
+) -> None:
+    """Install the process-wide gateway provider, clock and connection supervisor."""
+    global _gateways, _clock, _supervisor
     if gateways is not None:
         _gateways = gateways
     if clock is not None:
         _clock = clock
+    if supervisor is not None:
+        _supervisor = supervisor
 
 
 def reset() -> None:
     """Forget the installed defaults (for tests)."""
-    global _gateways, _clock
+    global _gateways, _clock, _supervisor
     _gateways = None
     _clock = None
+    _supervisor = None
+
+
+def default_supervisor() -> ConnectionSupervisor | None:
+    """The installed connection supervisor, if any (without one, connections are not supervised)."""
+    return _supervisor
 
 
 def default_gateways() -> GatewayProvider:

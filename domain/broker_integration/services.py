@@ -21,6 +21,7 @@ from .ports import (
     BrokerRejectedError,
     BrokerUnavailableError,
     Clock,
+    ConnectionSupervisor,
     GatewayProvider,
     OrderSnapshot,
 )
@@ -74,10 +75,12 @@ class BrokerConnectionManager:
         connection_repository: BrokerConnectionRepository,
         gateways: GatewayProvider | None = None,
         clock: Clock | None = None,
+        supervisor: ConnectionSupervisor | None = None,
     ) -> None:
         self._connections = connection_repository
         self._gateways = gateways
         self._clock = clock
+        self._supervisor = supervisor
 
     def _now_clock(self) -> Clock:
         return self._clock or runtime.default_clock()
@@ -118,6 +121,9 @@ class BrokerConnectionManager:
             return False
         connection.authenticated(clock.now(), session.expires_at)
         await self._connections.save(connection)
+        supervisor = self._supervisor or runtime.default_supervisor()
+        if supervisor is not None:
+            await supervisor.ensure_supervised(connection_id)
         return True
 
     async def disconnect(self, connection_id: str, reason: str | None = None) -> None:

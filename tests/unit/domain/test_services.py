@@ -157,3 +157,24 @@ async def test_capability_problems_raise_and_change_nothing(world: dict[str, obj
                                           order_type="LIMIT", price="10.001"))
     assert set(info.value.fields) == {"quantity", "price"}
     assert await world["orders"].get("f") is None  # type: ignore[attr-defined]
+
+
+class RecordingSupervisor:
+    def __init__(self) -> None:
+        self.supervised: list[str] = []
+
+    async def ensure_supervised(self, connection_id: str) -> None:
+        self.supervised.append(connection_id)
+
+
+async def test_an_established_connection_gets_supervised(world: dict[str, object]) -> None:
+    supervisor = RecordingSupervisor()
+    manager = BrokerConnectionManager(world["connections"], gateways=world["provider"],  # type: ignore[arg-type]
+                                      clock=world["clock"], supervisor=supervisor)  # type: ignore[arg-type]
+    await manager.register_connection(BrokerConnection(connection_id="conn-1", broker="fake"),
+                                      ConnectionCredentials(api_key="good", api_secret="s"))
+    await manager.register_connection(BrokerConnection(connection_id="conn-2", broker="fake"),
+                                      ConnectionCredentials(api_key="bad", api_secret="s"))
+    assert await manager.establish_connection("conn-1") is True
+    assert await manager.establish_connection("conn-2") is False
+    assert supervisor.supervised == ["conn-1"]
