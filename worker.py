@@ -53,6 +53,8 @@ def build_worker(
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=10),
+        # Heartbeats carry cancellation: a stream activity learns it must stop within ~2 s, not 0.8 x timeout.
+        max_heartbeat_throttle_interval=timedelta(seconds=2),
     )
     return worker, sessions
 

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.broker_integration import (
     BrokerAuthenticationError,
+    BrokerDuplicateOrderError,
     BrokerError,
     BrokerGateway,
     BrokerOrder,
@@ -57,6 +58,7 @@ __all__ = ["BROKER_REJECTED", "OrderActivities", "broker_failure"]
 log = logging.getLogger("brokerflow.orders")
 
 BROKER_REJECTED = "BrokerRejected"
+CLIENT_ORDER_ID_CONFLICT = "ClientOrderIdConflict"
 
 
 def broker_failure(exc: BrokerError) -> ApplicationError:
@@ -179,25 +181,19 @@ class OrderActivities:
             if activity.info().attempt > 1:
                 found = await gateway.get_order_by_client_id(order.client_order_id)
                 if found is not None:
-                    return found
+                    return _same_order(order, found)
             return await gateway.submit_order(order)
-        except BrokerRejectedError as exc:
-            # A duplicate client order id means an earlier attempt got through.
-            found = await self._lookup_quietly(gateway, order.client_order_id)
-            if found is not None:
-                return found
-            raise broker_failure(exc) from exc
+        except BrokerDuplicateOrderError as exc:
+            # The id is taken: an earlier attempt got through (or the id was used for another order).
+            found = await gateway.get_order_by_client_id(order.client_order_id)
+            if found is None:
+                raise ApplicationError(f"{exc}; not visible yet, looking again", type="DuplicateNotVisible") from exc
+            return _same_order(order, found)
         except BrokerAuthenticationError as exc:
             self._sessions.invalidate(order.connection_id)
             raise broker_failure(exc) from exc
         except BrokerError as exc:
             raise broker_failure(exc) from exc
-
-    async def _lookup_quietly(self, gateway: BrokerGateway, client_order_id: str) -> OrderSnapshot | None:
-        try:
-            return await gateway.get_order_by_client_id(client_order_id)
-        except BrokerError:
-            return None
 
     @activity.defn
     async def poll_order(self, request: PollInput) -> PollResult:
@@ -251,6 +247,17 @@ class OrderActivities:
             return await gateway.replace_order(request.broker_order_id, request.amendment)
         except BrokerError as exc:
             raise broker_failure(exc) from exc
+
+
+def _same_order(order: BrokerOrder, found: OrderSnapshot) -> OrderSnapshot:
+    """The broker's order under our client order id, if it is this order; else a final conflict."""
+    if found.symbol != order.symbol or found.quantity != order.quantity:
+        raise ApplicationError(
+            f"client order id {order.client_order_id} is already used at the broker for "
+            f"{found.quantity} {found.symbol} (order {found.broker_order_id}); this order was not sent",
+            type=CLIENT_ORDER_ID_CONFLICT, non_retryable=True,
+        )
+    return found
 
 
 def _rooted_fee(fee: FeeReport, client_order_id: str) -> FeeReport:

@@ -1,5 +1,8 @@
 """``brokerflow connection add|list``: register broker connections and show them (never their secrets).
 
+``up|down|health|pause|resume|reconnect`` (the supervisor's commands) live in
+``starter.connection_supervisor_cli`` and are mounted on this same group.
+
 Credentials come from environment variables or a hidden prompt, never from command-line arguments
 (those end up in shell history and ``ps``). More commands join this group the same way::
 
@@ -11,25 +14,20 @@ Credentials come from environment variables or a hidden prompt, never from comma
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Annotated, Any
 
 import click
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from brokers.registry import GatewayRegistry, broker_names
 from domain.broker_integration import (
     AuthMethod,
     BrokerConnection,
     BrokerError,
-    ConfigurationError,
     ConnectionCredentials,
     DomainValidationError,
     Environment,
@@ -37,16 +35,20 @@ from domain.broker_integration import (
     SessionInfo,
 )
 from domain.broker_integration.base import problems_from_pydantic
-from persistence import CredentialDecryptionError, Repositories, open_repositories
+from persistence import CredentialDecryptionError, Repositories
+from starter.connection_supervisor_cli import app as supervisor_app
+from starter.connection_views import live_statuses
 from starter.credentials_input import credential_env_names, default_base_url, read_credentials
-from starter.devstack import StackError, database_url_for, redact_url, run_migrations
 from starter.output import BAD_INPUT, console, err_console, fail, jsonable, key_value_table, print_json, records_table
 from starter.output import run as run_async
 from starter.settings import Settings, get_settings
+from starter.store import open_store
 
 __all__ = ["AuthChoice", "EnvironmentChoice", "app", "connection_record", "open_store"]
 
-app = typer.Typer(help="Register and inspect broker connections.", no_args_is_help=True)
+app = typer.Typer(help="Register broker connections, run their supervisors, inspect their health.",
+                  no_args_is_help=True)
+app.add_typer(supervisor_app)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -98,13 +100,13 @@ def add(
 
 @app.command("list")
 def list_connections(as_json: JsonOption = False) -> None:
-    """List the registered connections: status, broker, environment, base URL (no secrets)."""
+    """List the registered connections (no secrets) with the live status of their supervisors."""
     records = run_async(_list(get_settings()))
     if as_json:
         print_json(records)
         return
-    columns = ("connection_id", "broker", "environment", "status", "base_url", "auth_method", "credentials",
-               "last_heartbeat_at", "status_reason")
+    columns = ("connection_id", "broker", "environment", "status", "supervisor", "base_url", "auth_method",
+               "credentials", "last_heartbeat_at", "status_reason")
     console.print(records_table(f"Connections ({len(records)})", columns, records))
 
 
@@ -113,24 +115,6 @@ def connection_record(connection: BrokerConnection, credentials: str) -> dict[st
     record: dict[str, Any] = jsonable(connection.model_dump(exclude={"history"}))
     effective = connection.base_url or default_base_url(connection.broker, connection.environment)
     return record | {"base_url": effective, "credentials": credentials}
-
-
-@asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Repositories]:
-    """Open the repositories of the configured database (migrated first); exit 1 when unreachable."""
-    try:
-        url = database_url_for(settings)
-        await asyncio.to_thread(run_migrations, url)
-        key = settings.secret_key.get_secret_value() if settings.secret_key else None
-        repositories = await open_repositories(url, data_dir=settings.resolved_data_dir, secret_key=key)
-    except StackError as exc:
-        fail(str(exc))
-    except SQLAlchemyError as exc:
-        fail(f"cannot use the database at {redact_url(database_url_for(settings))}: {exc.__class__.__name__}")
-    except ConfigurationError as exc:
-        fail(str(exc))
-    async with repositories:
-        yield repositories
 
 
 def _new_connection(
@@ -216,7 +200,10 @@ async def _authenticate(connection: BrokerConnection, credentials: ConnectionCre
 async def _list(settings: Settings) -> list[dict[str, Any]]:
     async with open_store(settings) as repositories:
         connections = await repositories.connections.list()
-        return [connection_record(c, await _credentials_state(repositories, c.connection_id)) for c in connections]
+        records = [connection_record(c, await _credentials_state(repositories, c.connection_id))
+                   for c in connections]
+    live = await live_statuses(settings, [c.connection_id for c in connections])
+    return [record | {"supervisor": live[record["connection_id"]]} for record in records]
 
 
 async def _credentials_state(repositories: Repositories, connection_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.models import AmendRequest, CancelRequest, ChangeResult, OrderOutcome, OrderRequest, OrderView
@@ -83,11 +85,9 @@ class OrderClient:
     async def submit(self, request: OrderRequest) -> str:
         """Start the order (once per client order id) and return its client order id."""
         request = self.prepare(request)
-        try:
+        # A finished order with this id (REJECT_DUPLICATE) is the same order, not a new one.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
             await self.client.start_workflow(OrderWorkflow.run, self._input(request), **self._start_options(request))
-        except RPCError as exc:
-            if exc.status is not RPCStatusCode.ALREADY_EXISTS:
-                raise
         return request.client_order_id or ""
 
     async def submit_and_wait_for_ack(self, request: OrderRequest, timeout: float = 60.0) -> OrderView:

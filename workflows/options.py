@@ -25,7 +25,7 @@ _BROKER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=20),
-    non_retryable_error_types=["BrokerRejected", "ConnectionNotFound"],
+    non_retryable_error_types=["BrokerRejected", "ClientOrderIdConflict", "ConnectionNotFound"],
 )
 
 # Quick broker calls (session, routing, pre-trade, cancel, replace): bounded by schedule-to-close.

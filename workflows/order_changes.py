@@ -22,6 +22,8 @@ class OrderChanges(OrderTracking):
 
     async def _cancel(self, request: CancelRequest) -> ChangeResult:
         order = self.state.order
+        if order is not None and not self.state.submitted and order.status == "CANCELED":
+            return ChangeResult(accepted=True, status="CANCELED", message="canceled before it reached the broker")
         if order is None or order.is_terminal or not self.state.broker_order_ids:
             status = "REJECTED" if order is None else str(order.status)
             return ChangeResult(accepted=False, status=status, message="order is no longer open")

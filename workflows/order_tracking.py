@@ -6,6 +6,7 @@ A mixin of OrderWorkflow (workflow code: deterministic only).
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -58,6 +59,13 @@ class OrderTracking:
         if applied and report is not None:
             self.state.executions.append(report)
             self.state.unrecorded_executions.append(report)
+            owner = report.broker_order_id or (self.state.broker_order_ids or [""])[-1]
+            filled = self.state.filled_by_broker_order.get(owner, Decimal(0))
+            self.state.filled_by_broker_order[owner] = filled + report.quantity
+            # Later polls ask only for fills from shortly before the newest one seen (the broker's clock).
+            newest = report.executed_at - timedelta(minutes=5)
+            if self.state.poll_since is None or newest > self.state.poll_since:
+                self.state.poll_since = newest
 
     def _apply_snapshot(self, snapshot: OrderSnapshot) -> None:
         if self.state.poll_since is None:
@@ -69,7 +77,10 @@ class OrderTracking:
         order = self._order
         if order.status == "SUBMITTED":
             self._track(order.accept(snapshot.broker_order_id, workflow.now(), snapshot.submitted_at))
-        if snapshot.filled_quantity <= order.filled_quantity:
+        # A status (cancel, expiry) is applied only once every fill of that broker order is in:
+        # each broker order (a replacement starts from zero) is compared with its own fills.
+        recorded = self.state.filled_by_broker_order.get(snapshot.broker_order_id, Decimal(0))
+        if snapshot.filled_quantity <= recorded:
             self._track(*apply_snapshot_status(order, snapshot, workflow.now()))
 
     def _apply_events(self) -> bool:
@@ -110,8 +121,11 @@ class OrderTracking:
             self._track(update)
             self._note_execution(applied, report)
         for fee in result.fees:
-            if self._order.apply_fee(fee):
-                self.state.unrecorded_fees.append(fee)
+            try:
+                if self._order.apply_fee(fee):
+                    self.state.unrecorded_fees.append(fee)
+            except DomainError as exc:
+                workflow.logger.error("fee %s not applied: %s", fee.fee_id, exc)
         if result.snapshot is not None:
             self._apply_snapshot(result.snapshot)
         return before != (self._order.status, self._order.filled_quantity, self._order.fees)

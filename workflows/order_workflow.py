@@ -106,8 +106,13 @@ class OrderWorkflow(OrderChanges):
             self._refuse(f"not submitted: {err.cause or err}")
             await self._flush()
             return
-        if checked is not None:
-            await self._submit()
+        if checked is None:
+            return
+        if self.state.cancel_requested is not None:
+            self._track(self._order.cancel(workflow.now(), self.state.cancel_requested))
+            await self._flush()
+            return
+        await self._submit()
 
     async def _route_and_check(self, order: BrokerOrder) -> BrokerOrder | None:
         """Route, authenticate and run the pre-trade check; None when the order was refused."""
@@ -121,6 +126,9 @@ class OrderWorkflow(OrderChanges):
         session = await self._wait_for_session(route.connection_id)
         self.state.broker = session.broker
         self._index_static(order)
+        if self.state.cancel_requested is not None:
+            self.state.order = Order.create(order, workflow.now())
+            return order
         if not session.ready:
             self._refuse(f"connection {route.connection_id} not ready: {session.reason}")
             return None
@@ -140,10 +148,14 @@ class OrderWorkflow(OrderChanges):
             session: SessionResult = await self._activity(
                 OrderActivities.ensure_session, SessionInput(connection_id=connection_id), "session", QUICK
             )
-            if session.ready or session.status == "UNKNOWN" or workflow.now() >= deadline:
+            done = session.ready or session.status == "UNKNOWN" or workflow.now() >= deadline
+            if done or self.state.cancel_requested is not None:
                 return session
             remaining = (deadline - workflow.now()).total_seconds()
-            await workflow.sleep(timedelta(seconds=max(min(5.0, remaining), 0.1)), summary="connection not ready")
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self.state.cancel_requested is not None,
+                                              timeout=timedelta(seconds=max(min(5.0, remaining), 0.1)),
+                                              timeout_summary="connection not ready")
 
     def _refuse(self, reason: str) -> None:
         """End an order that never reached the broker (and was never stored): REJECTED with the reason."""
@@ -175,7 +187,7 @@ class OrderWorkflow(OrderChanges):
 
     async def _after_failed_submit(self, err: ActivityError) -> OrderSnapshot | None:
         cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type == "BrokerRejected":
+        if isinstance(cause, ApplicationError) and cause.type in ("BrokerRejected", "ClientOrderIdConflict"):
             self._track(self._order.reject(cause.message, workflow.now()))
             await self._flush()
             return None
@@ -215,6 +227,12 @@ class OrderWorkflow(OrderChanges):
             polls += 1
             if self._should_continue_as_new(polls):
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                async with self.lock:
+                    # Events that arrived meanwhile are applied here: signals are not carried to the new run.
+                    self._apply_events()
+                    await self._flush()
+                if self.events or self._order.is_terminal:
+                    continue
                 self.state.runs += 1
                 carry = self.request.model_copy(update={"carried": self.state})
                 workflow.continue_as_new(carry)
@@ -257,6 +275,9 @@ class OrderWorkflow(OrderChanges):
         update_id = info.id if info is not None else ""
         if update_id in self.state.handled_updates:
             return self.state.handled_updates[update_id]
+        if not self.state.submitted and self.state.cancel_requested is None:
+            # Before submission the cancel is local: the order will not be sent at all.
+            self.state.cancel_requested = request.reason or "canceled before it reached the broker"
         async with self.lock:
             result = await self._cancel(request)
         self.state.handled_updates[update_id] = result

@@ -20,6 +20,7 @@ class OrderWorkflowState(BaseModel):
     connection_id: str | None = None
     broker: str | None = None
     broker_order_ids: list[str] = Field(default_factory=list)
+    filled_by_broker_order: dict[str, Decimal] = Field(default_factory=dict)
     submitted: bool = False
     poll_since: datetime | None = None
     handled_updates: dict[str, ChangeResult] = Field(default_factory=dict)
@@ -28,6 +29,7 @@ class OrderWorkflowState(BaseModel):
     unrecorded_executions: list[ExecutionReport] = Field(default_factory=list)
     unrecorded_fees: list[FeeReport] = Field(default_factory=list)
     rejection: str | None = None
+    cancel_requested: str | None = None
     alerts: list[str] = Field(default_factory=list)
     runs: int = 1
 

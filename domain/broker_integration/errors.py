@@ -8,6 +8,7 @@ Exception tree::
     ├── IllegalTransitionError       the order state machine refused a move
     ├── DuplicateExecutionError      an execution id applied twice
     ├── OverfillError                cumulative quantity would exceed the order
+    ├── ForeignReportError           an execution or fee of another order
     ├── ConnectionNotReadyError      rule 1: a connection is authenticated before use
     ├── NotFoundError                an order, connection or account is unknown
     ├── PreTradeRejectedError        the account cannot take the order (buying power, position, type)
@@ -24,6 +25,7 @@ __all__ = [
     "DomainError",
     "DomainValidationError",
     "DuplicateExecutionError",
+    "ForeignReportError",
     "IllegalTransitionError",
     "InvalidOrderError",
     "NotFoundError",
@@ -91,6 +93,10 @@ class DuplicateExecutionError(DomainError):
 
 class OverfillError(DomainError):
     """A fill that would take the cumulative quantity beyond the order quantity."""
+
+
+class ForeignReportError(DomainError, ValueError):
+    """An execution or fee that belongs to another order."""
 
 
 class ConnectionNotReadyError(DomainError):

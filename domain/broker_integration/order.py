@@ -9,11 +9,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .enums import FeeKind
-from .errors import DuplicateExecutionError, IllegalTransitionError, OverfillError
+from .errors import DuplicateExecutionError, ForeignReportError, IllegalTransitionError, OverfillError
 from .order_state import OrderStatus, check_transition
 from .value_objects import BrokerOrder, ExecutionReport, FeeReport, OrderStatusUpdate, utc
 
 __all__ = ["Order"]
+
+
+def _fill_key(report: ExecutionReport) -> str | None:
+    """(broker order, cumulative quantity after the fill): one fill, whichever id a source gives it."""
+    if report.broker_order_id is None or report.cumulative_quantity is None:
+        return None
+    return f"{report.broker_order_id}@{report.cumulative_quantity.normalize()}"
 
 S = OrderStatus
 _FILLABLE = (S.SUBMITTED, S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED)
@@ -45,6 +52,7 @@ class Order(BaseModel):
     late_fills: int = 0
     broker_submitted_at: datetime | None = None
     fee_ids: list[str] = Field(default_factory=list)
+    fill_keys: list[str] = Field(default_factory=list)
 
     @classmethod
     def create(cls, order: BrokerOrder, at: datetime, reference_price: Decimal | None = None) -> Order:
@@ -174,10 +182,12 @@ class Order(BaseModel):
 
     def apply_execution(self, report: ExecutionReport) -> OrderStatusUpdate | None:
         """Record a fill once; raise on a duplicate id or an overfill. Late fills still count."""
-        if report.execution_id in self.execution_ids:
+        key = _fill_key(report)
+        if report.execution_id in self.execution_ids or (key is not None and key in self.fill_keys):
+            # The same fill can come from two sources (stream and activities) under different ids.
             raise DuplicateExecutionError(report.execution_id, self.client_order_id)
         if report.client_order_id != self.client_order_id:
-            raise ValueError(f"execution {report.execution_id} belongs to {report.client_order_id}")
+            raise ForeignReportError(f"execution {report.execution_id} belongs to {report.client_order_id}")
         if self.status not in _FILLABLE and not self.status.is_pending and self.status not in _LATE_FILL:
             raise IllegalTransitionError(self.status, S.PARTIALLY_FILLED, self.client_order_id)
         total = self.filled_quantity + report.quantity
@@ -197,6 +207,9 @@ class Order(BaseModel):
         self.commission += report.commission
         self.fees += report.fees
         self.execution_ids.append(report.execution_id)
+        key = _fill_key(report)
+        if key is not None:
+            self.fill_keys.append(key)
         self.updated_at = max(self.updated_at, report.executed_at)
 
     def _status_after_fill(self, at: datetime) -> OrderStatusUpdate | None:
@@ -215,7 +228,7 @@ class Order(BaseModel):
         if fee.fee_id in self.fee_ids:
             return False
         if fee.client_order_id != self.client_order_id:
-            raise ValueError(f"fee {fee.fee_id} belongs to {fee.client_order_id}")
+            raise ForeignReportError(f"fee {fee.fee_id} belongs to {fee.client_order_id}")
         if fee.kind is FeeKind.COMMISSION:
             self.commission += fee.amount
         else:

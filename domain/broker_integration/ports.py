@@ -5,6 +5,7 @@ Broker errors every adapter maps its own errors onto::
     BrokerError
     ├── BrokerAuthenticationError    credentials refused or session expired (retryable after re-auth)
     ├── BrokerRejectedError          the broker refused the request; never retried
+    │   └── BrokerDuplicateOrderError   the client order id is taken: look the order up, never resend
     ├── BrokerOrderNotFoundError     no such order at the broker
     ├── BrokerRateLimitedError       429; `retry_after` seconds before the next call
     ├── BrokerUnavailableError       5xx, connection refused: nothing was done, safe to retry
@@ -36,6 +37,7 @@ from .value_objects import (
 __all__ = [
     "AmbiguousOutcomeError",
     "BrokerAuthenticationError",
+    "BrokerDuplicateOrderError",
     "BrokerError",
     "BrokerGateway",
     "BrokerOrderNotFoundError",
@@ -74,6 +76,10 @@ class BrokerAuthenticationError(BrokerError):
 
 class BrokerRejectedError(BrokerError):
     retryable = False
+
+
+class BrokerDuplicateOrderError(BrokerRejectedError):
+    """The broker already has an order with this client order id (an earlier attempt may have landed)."""
 
 
 class BrokerOrderNotFoundError(BrokerError):

@@ -123,8 +123,9 @@ class BrokerOrder(ValueObject):
     @field_validator("client_order_id")
     @classmethod
     def _id_shape(cls, value: str) -> str:
-        if value and (len(value) > cls.MAX_ID_LENGTH or not value.isprintable() or " " in value):
-            raise ValueError(f"must be 1-{cls.MAX_ID_LENGTH} printable characters without spaces")
+        if value and (len(value) > cls.MAX_ID_LENGTH or not value.isprintable() or " " in value or "~" in value):
+            # '~' is reserved: brokerflow names replacement orders '<id>~r...'.
+            raise ValueError(f"must be 1-{cls.MAX_ID_LENGTH} printable characters without spaces or '~'")
         return value
 
     @model_validator(mode="after")

@@ -189,3 +189,19 @@ async def test_sell_records_sec_fee_and_taf_once(stack: Stack) -> None:
     assert outcome.view.fees == total > 0
     stored = await stack.repos.orders.get(sold)
     assert stored is not None and stored.fees == total
+
+
+async def test_submitting_a_finished_order_again_is_the_same_order(stack: Stack) -> None:
+    req = request(symbol="AAPL", side="BUY", quantity=1)
+    cid = await stack.orders.submit(req)
+    assert (await stack.orders.wait(cid, timeout=30)).view.status == "FILLED"
+    assert await stack.orders.submit(req) == cid  # a retry after the order finished: no error, no new order
+    assert len(await stack.submissions(cid)) == 1
+
+
+async def test_no_secret_in_workflow_history(stack: Stack, temporal_env: WorkflowEnvironment) -> None:
+    cid = await stack.orders.submit(request(symbol="AAPL", side="BUY", quantity=1))
+    await stack.orders.wait(cid, timeout=30)
+    history = (await stack.orders.handle(cid).fetch_history()).to_json()
+    assert "SIMSECRET" not in history and "SIMKEY" not in history
+    assert "SIMSECRET" not in str(await stack.repos.connections.list())

@@ -12,6 +12,7 @@ from domain.broker_integration import (
     BrokerAccount,
     BrokerCapabilities,
     BrokerConnection,
+    BrokerDuplicateOrderError,
     BrokerGateway,
     BrokerOrder,
     BrokerOrderNotFoundError,
@@ -40,6 +41,7 @@ class FakeBroker:
         self.orders: dict[str, OrderSnapshot] = {}
         self.terms: dict[str, BrokerOrder] = {}
         self.fills: list[ExecutionReport] = []
+        self.submit_calls = 0
         self.fees: list[FeeReport] = []
         self.ids = itertools.count(1)
         self.price = Decimal("100")
@@ -62,8 +64,9 @@ class FakeBroker:
         return SessionInfo(account_numbers=["FB0001"])
 
     async def submit_order(self, order: BrokerOrder) -> OrderSnapshot:
+        self.submit_calls += 1
         if any(o.client_order_id == order.client_order_id for o in self.orders.values()):
-            raise BrokerRejectedError("client_order_id must be unique", status_code=422, code="duplicate")
+            raise BrokerDuplicateOrderError("client_order_id must be unique", status_code=422, code="duplicate")
         self.received.append(order)
         bid = f"B{next(self.ids)}"
         snap = OrderSnapshot(broker_order_id=bid, client_order_id=order.client_order_id, status=S.ACCEPTED,

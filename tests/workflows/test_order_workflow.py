@@ -263,6 +263,7 @@ async def test_ambiguous_submit_is_resolved_by_lookup(world: World) -> None:
     handle = await world.start(symbol="AAPL", side="BUY", quantity=5, order_type="LIMIT", limit_price="90")
     await wait_for(lambda: _accepted(world, handle))
     assert len(world.broker.received) == 1
+    assert world.broker.submit_calls == 1  # the retry looked the order up; it did not resend it
     await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
     await handle.result()
 
@@ -379,3 +380,28 @@ async def test_an_order_waiting_for_the_connection_goes_on_when_it_recovers(worl
     await world.repos.connections.save(connection)
     outcome = await asyncio.wait_for(handle.result(), 60)
     assert outcome.view.status == "FILLED" and len(world.broker.received) == 1
+
+
+async def test_a_cancel_before_submission_means_the_order_is_never_sent(world: World) -> None:
+    await _trip(world)
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=1, session_wait_seconds=120)
+    await asyncio.sleep(1)
+    result = await handle.execute_update(OrderWorkflow.cancel, CancelRequest(reason="changed my mind"))
+    assert result.accepted and result.status == "CANCELED"
+    outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.view.status == "CANCELED" and world.broker.received == []
+    stored = await world.repos.orders.get(outcome.view.client_order_id)
+    assert stored is not None and stored.status == "CANCELED"
+
+
+async def test_a_client_order_id_taken_by_another_order_is_a_clear_rejection(world: World) -> None:
+    first = await world.start(client_order_id="taken-1", symbol="AAPL", side="BUY", quantity=5)
+    await asyncio.wait_for(first.result(), 30)
+    # Another workflow (say, after the Temporal database was wiped) sends a different order under the same id.
+    request = OrderRequest(client_order_id="taken-1", symbol="MSFT", side="BUY", quantity=7, connection_id="conn-1",
+                           poll_interval_seconds=0.2)
+    second = await world.env.client.start_workflow(OrderWorkflow.run, request, id="order-taken-1-again",
+                                                   task_queue=world.task_queue)
+    outcome = await asyncio.wait_for(second.result(), 30)
+    assert outcome.view.status == "REJECTED" and "already used at the broker" in (outcome.view.reason or "")
+    assert [(o.symbol, o.quantity) for o in world.broker.received] == [("AAPL", Decimal("5"))]
