@@ -30,7 +30,7 @@ __all__ = ["IDEMPOTENT_METHODS", "AlpacaAuth", "AlpacaClient"]
 log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL)
 DEFAULT_RETRY_AFTER = 3.0
 
 
@@ -119,6 +119,13 @@ def _error_body(response: httpx.Response) -> tuple[str, str | None, dict[str, An
     return str(body.get("message", "")), None if code is None else str(code), details
 
 
+def _no_answer(method: str, path: str, exc: Exception) -> AlpacaError:
+    what = f"{method} {path}: sent, no answer ({type(exc).__name__})"
+    if method in IDEMPOTENT_METHODS:
+        return AlpacaUnavailableError(what)
+    return AlpacaAmbiguousOutcomeError(what)
+
+
 class AlpacaClient:
     """An httpx.AsyncClient bound to one base URL and one set of credentials."""
 
@@ -156,15 +163,18 @@ class AlpacaClient:
 
     async def _exchange(self, method: str, path: str, params: Mapping[str, Any] | None,
                         json_body: Any) -> httpx.Response:
+        if self._http.is_closed:
+            raise AlpacaUnavailableError(f"{method} {path}: not sent (client closed)")
         try:
             return await self._http.request(method, path, params=params, json=json_body)
         except _NOT_SENT as exc:
             raise AlpacaUnavailableError(f"{method} {path}: not sent ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            what = f"{method} {path}: sent, no answer ({type(exc).__name__})"
-            if method in IDEMPOTENT_METHODS:
-                raise AlpacaUnavailableError(what) from None
-            raise AlpacaAmbiguousOutcomeError(what) from None
+        except (httpx.HTTPError, httpx.StreamError) as exc:  # transport failures, unreadable bodies
+            raise _no_answer(method, path, exc) from None
+        except RuntimeError as exc:  # the client was closed while the request was in flight
+            if not self._http.is_closed:
+                raise
+            raise _no_answer(method, path, exc) from None
 
     async def _respect_window(self) -> None:
         # Alpaca counts 200 requests a minute per key; when the last answer said none are left, wait.
@@ -211,6 +221,11 @@ class AlpacaClient:
         if cls is AlpacaRateLimitedError:
             return cls(text, status_code=status, code=code, details=details, **extra)
         return cls(text, status_code=status, code=code, details=details)
+
+    def use_auth(self, auth: AlpacaAuth) -> None:
+        """Send the next requests with `auth` (requests in flight keep theirs)."""
+        self.auth = auth
+        self._http.auth = auth
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -6,7 +6,7 @@ Exception tree (domain parent in brackets)::
     ├── AlpacaAuthenticationError            [BrokerAuthenticationError]   401; 403 "forbidden"
     ├── AlpacaRejectedError                  [BrokerRejectedError]         400, 403, 422: never retried
     │   ├── AlpacaInsufficientFundsError     403 insufficient buying power / qty
-    │   ├── AlpacaDuplicateClientOrderIdError  422 client_order_id must be unique: look the order up
+    │   ├── AlpacaDuplicateClientOrderIdError  [BrokerDuplicateOrderError] 422 duplicate client_order_id: look up
     │   ├── AlpacaOrderNotCancelableError    422 on DELETE: the order is already final
     │   └── AlpacaUnsupportedOrderError      refused before sending (e.g. GTD)
     ├── AlpacaOrderNotFoundError             [BrokerOrderNotFoundError]    404
@@ -25,6 +25,7 @@ from typing import Any
 from domain.broker_integration.ports import (
     AmbiguousOutcomeError,
     BrokerAuthenticationError,
+    BrokerDuplicateOrderError,
     BrokerError,
     BrokerOrderNotFoundError,
     BrokerRateLimitedError,
@@ -75,7 +76,7 @@ class AlpacaInsufficientFundsError(AlpacaRejectedError):
     """Not enough buying power, or not enough quantity to sell."""
 
 
-class AlpacaDuplicateClientOrderIdError(AlpacaRejectedError):
+class AlpacaDuplicateClientOrderIdError(AlpacaRejectedError, BrokerDuplicateOrderError):
     """An order with this client_order_id exists already: look it up instead of resubmitting."""
 
     reason = DUPLICATE_CLIENT_ORDER_ID

@@ -6,12 +6,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ValidationError
 from websockets.asyncio.client import connect
+from websockets.exceptions import WebSocketException
 
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AssetClass, AuthMethod, OrderSide, OrderType, TimeInForce
@@ -36,14 +36,14 @@ from .errors import (
     AlpacaUnavailableError,
 )
 from .fees import fee_from_activity, fee_pages
-from .recovery import TradeUpdateFeed
-from .schemas import AlpacaAccount, AlpacaFillActivity, AlpacaLatestTrade, AlpacaOrder, AlpacaPosition
+from .pages import fill_activities, open_orders
+from .recovery import BoundedMap, TradeUpdateFeed
+from .schemas import AlpacaAccount, AlpacaFillActivity, AlpacaLatestTrade, AlpacaOrder, AlpacaPosition, validated
 from .sessions import AlpacaSession, CredentialsSource, SessionPool
 
 __all__ = ["ALPACA_CAPABILITIES", "BROKER_NAME", "AlpacaGateway"]
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", bound=BaseModel)
 
 BROKER_NAME = "alpaca"
 ALPACA_CAPABILITIES = BrokerCapabilities(
@@ -59,20 +59,12 @@ ALPACA_CAPABILITIES = BrokerCapabilities(
     supports_trail_percent=True,
 )
 ACTIVITY_PAGE = 100
-OPEN_ORDERS_LIMIT = 500
-
-
-def _model(cls: type[M], payload: Any, what: str, *, placed: bool = False) -> M:
-    """Validate a payload; an unreadable answer to an order we placed is ambiguous, not a failure."""
-    try:
-        return cls.model_validate(payload)
-    except ValidationError:
-        error = AlpacaAmbiguousOutcomeError if placed else AlpacaProtocolError
-        raise error(f"{what}: answer does not match Alpaca's {cls.__name__}") from None
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+OPEN_ORDERS_PAGE = 500  # Alpaca's largest `limit`
+# What the gateway remembers of the orders it saw: a miss costs a GET of the order, nothing more.
+ORDER_INDEX_SIZE = 4096
+SIDE_INDEX_SIZE = 16_384
+# Failures below the HTTP and WebSocket clients; none may leave the gateway untyped.
+_TRANSPORT_ERRORS = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, WebSocketException, OSError, TimeoutError)
 
 
 class AlpacaGateway:
@@ -86,9 +78,9 @@ class AlpacaGateway:
         self.config = config or AlpacaConfig()
         self._pool = SessionPool(connection_id, self.config, credentials=credentials, transport=transport)
         self._ws_connect = ws_connect
-        self._client_ids: dict[str, str] = {}
-        self._owners: dict[str, AlpacaSession] = {}
-        self._sides: dict[str, OrderSide] = {}
+        # broker order id -> (client order id, account number); sessions are looked up per use.
+        self._orders: BoundedMap[str, tuple[str, str]] = BoundedMap(ORDER_INDEX_SIZE)
+        self._sides: BoundedMap[str, OrderSide] = BoundedMap(SIDE_INDEX_SIZE)
         self._feeds: list[TradeUpdateFeed] = []
 
     @property
@@ -107,12 +99,17 @@ class AlpacaGateway:
         return SessionInfo(expires_at=expires, account_numbers=[session.account_number])
 
     def _remember(self, wire: AlpacaOrder, session: AlpacaSession) -> OrderSnapshot:
-        self._client_ids[wire.id] = wire.client_order_id
-        self._owners[wire.id] = session
+        self._orders[wire.id] = (wire.client_order_id, session.account_number)
         return parsing.order_snapshot(wire)
 
-    async def _session_of(self, broker_order_id: str) -> AlpacaSession:
-        return self._owners.get(broker_order_id) or await self._pool.get()
+    async def _session_of(self, broker_order_id: str) -> AlpacaSession | None:
+        """The session of the account that owns an order; None when it must be looked for."""
+        known = self._orders.get(broker_order_id)
+        session = None if known is None else await self._pool.find(known[1])
+        if session is not None:
+            return session
+        sessions = await self._pool.all()
+        return sessions[0] if len(sessions) == 1 else None
 
     async def submit_order(self, order: BrokerOrder) -> OrderSnapshot:
         """POST /v2/orders with the client order id; a duplicate id returns the order already there."""
@@ -126,7 +123,7 @@ class AlpacaGateway:
             if existing is None or existing.symbol != order.symbol or existing.quantity != order.quantity:
                 raise
             return existing
-        return self._remember(_model(AlpacaOrder, payload, "POST /v2/orders", placed=True), session)
+        return self._remember(validated(AlpacaOrder, payload, "POST /v2/orders", placed=True), session)
 
     async def _by_client_id(self, session: AlpacaSession, client_order_id: str) -> AlpacaOrder | None:
         try:
@@ -134,7 +131,7 @@ class AlpacaGateway:
                                                  params={"client_order_id": client_order_id})
         except AlpacaOrderNotFoundError:
             return None
-        return _model(AlpacaOrder, payload, "GET /v2/orders:by_client_order_id")
+        return validated(AlpacaOrder, payload, "GET /v2/orders:by_client_order_id")
 
     async def get_order_by_client_id(self, client_order_id: str) -> OrderSnapshot | None:
         """GET /v2/orders:by_client_order_id in every account; None when no account has it."""
@@ -144,22 +141,33 @@ class AlpacaGateway:
                 return self._remember(wire, session)
         return None
 
-    async def fetch_order(self, broker_order_id: str) -> tuple[AlpacaOrder, AlpacaSession]:
-        """GET /v2/orders/{id} as Alpaca's order, with the session that owns it."""
-        session = await self._session_of(broker_order_id)
+    async def fetch_order(self, broker_order_id: str,
+                          session: AlpacaSession | None = None) -> tuple[AlpacaOrder, AlpacaSession]:
+        """GET /v2/orders/{id} as Alpaca's order, with the session that owns it (asked of each if unknown)."""
         path = f"/v2/orders/{quote(broker_order_id, safe='')}"
-        wire = _model(AlpacaOrder, await session.trading.send("GET", path), f"GET {path}")
-        self._remember(wire, session)
-        return wire, session
+        session = session or await self._session_of(broker_order_id)
+        candidates = [session] if session is not None else await self._pool.all()
+        missing: AlpacaOrderNotFoundError | None = None
+        for candidate in candidates:
+            try:
+                payload = await candidate.trading.send("GET", path)
+            except AlpacaOrderNotFoundError as exc:
+                missing = exc
+                continue
+            wire = validated(AlpacaOrder, payload, f"GET {path}")
+            self._remember(wire, candidate)
+            return wire, candidate
+        raise missing or AlpacaOrderNotFoundError(f"GET {path}: no account has this order", status_code=404)
 
     async def get_order(self, broker_order_id: str) -> OrderSnapshot:
         """GET /v2/orders/{id}."""
-        wire, _ = await self.fetch_order(broker_order_id)
-        return parsing.order_snapshot(wire)
+        return parsing.order_snapshot((await self.fetch_order(broker_order_id))[0])
 
     async def cancel_order(self, broker_order_id: str) -> None:
         """DELETE /v2/orders/{id}: the cancel is accepted; the outcome arrives as a trade update."""
         session = await self._session_of(broker_order_id)
+        if session is None:
+            _, session = await self.fetch_order(broker_order_id)
         await session.trading.send("DELETE", f"/v2/orders/{quote(broker_order_id, safe='')}")
 
     async def replace_order(self, broker_order_id: str, amendment: OrderAmendment) -> OrderSnapshot:
@@ -176,32 +184,26 @@ class AlpacaGateway:
             if found is None:
                 raise
             return self._remember(found, session)
-        return self._remember(_model(AlpacaOrder, payload, f"PATCH {path}", placed=True), session)
+        return self._remember(validated(AlpacaOrder, payload, f"PATCH {path}", placed=True), session)
 
     async def list_open_orders(self) -> list[OrderSnapshot]:
-        """GET /v2/orders?status=open in every account."""
+        """GET /v2/orders?status=open in every account, every page."""
         snapshots: list[OrderSnapshot] = []
         for session in await self._pool.all():
-            params = {"status": "open", "limit": OPEN_ORDERS_LIMIT, "direction": "asc"}
-            payload = await session.trading.send("GET", "/v2/orders", params=params)
-            if not isinstance(payload, list):
-                raise AlpacaProtocolError("GET /v2/orders: expected a list")
-            if len(payload) >= OPEN_ORDERS_LIMIT:
-                log.warning("alpaca: %d open orders or more; only the first %d are listed", len(payload),
-                            OPEN_ORDERS_LIMIT)
-            snapshots += [self._remember(_model(AlpacaOrder, item, "GET /v2/orders"), session) for item in payload]
+            wires = await open_orders(session.trading.send, OPEN_ORDERS_PAGE)
+            snapshots += [self._remember(wire, session) for wire in wires]
         return snapshots
 
     async def _positions(self, session: AlpacaSession) -> list[AlpacaPosition]:
         payload = await session.trading.send("GET", "/v2/positions")
         if not isinstance(payload, list):
             raise AlpacaProtocolError("GET /v2/positions: expected a list")
-        return [_model(AlpacaPosition, item, "GET /v2/positions") for item in payload]
+        return [validated(AlpacaPosition, item, "GET /v2/positions") for item in payload]
 
     async def get_account(self, account_number: str | None = None) -> BrokerAccount:
         """GET /v2/account and /v2/positions."""
         session = await self._pool.get(account_number)
-        wire = _model(AlpacaAccount, await session.trading.send("GET", "/v2/account"), "GET /v2/account")
+        wire = validated(AlpacaAccount, await session.trading.send("GET", "/v2/account"), "GET /v2/account")
         positions = await self._positions(session)
         return parsing.broker_account(wire, positions, self.connection_id, datetime.now(UTC))
 
@@ -211,25 +213,15 @@ class AlpacaGateway:
 
     async def fill_activities(self, session: AlpacaSession, since: datetime) -> list[AlpacaFillActivity]:
         """GET /v2/account/activities/FILL after `since`, oldest first, every page."""
-        params: dict[str, Any] = {"after": _iso(since), "direction": "asc", "page_size": ACTIVITY_PAGE}
-        found: list[AlpacaFillActivity] = []
-        while True:
-            page = await session.trading.send("GET", "/v2/account/activities/FILL", params=params)
-            if not isinstance(page, list):
-                raise AlpacaProtocolError("GET /v2/account/activities/FILL: expected a list")
-            items = [_model(AlpacaFillActivity, i, "FILL activity") for i in page if i.get("activity_type", "FILL")
-                     == "FILL"]
-            found += items
-            if len(page) < ACTIVITY_PAGE or not items or params.get("page_token") == items[-1].id:
-                return found
-            params["page_token"] = items[-1].id
+        return await fill_activities(session.trading.send, since, ACTIVITY_PAGE)
 
     async def client_order_id_of(self, session: AlpacaSession, broker_order_id: str) -> str:
         """The client id of an order (activities carry only the broker's id)."""
-        if broker_order_id not in self._client_ids:
-            self._owners.setdefault(broker_order_id, session)
-            await self.fetch_order(broker_order_id)
-        return self._client_ids[broker_order_id]
+        known = self._orders.get(broker_order_id)
+        if known is not None:
+            return known[0]
+        wire, _ = await self.fetch_order(broker_order_id, session)
+        return wire.client_order_id
 
     async def report(self, session: AlpacaSession, activity: AlpacaFillActivity) -> ExecutionReport:
         """A FILL activity as an execution report."""
@@ -282,7 +274,7 @@ class AlpacaGateway:
         trade = (payload or {}).get("trades", {}).get(symbol) if crypto else (payload or {}).get("trade")
         if not trade:
             return None
-        return parsing.decimal_or_none(_model(AlpacaLatestTrade, trade, f"GET {path}").p)
+        return parsing.decimal_or_none(validated(AlpacaLatestTrade, trade, f"GET {path}").p)
 
     async def trade_updates(self) -> AsyncIterator[TradeEvent]:
         """The trade_updates stream of every account; fills missed while it was down are replayed."""
@@ -291,6 +283,8 @@ class AlpacaGateway:
         try:
             async for event in feed.events():
                 yield event
+        except _TRANSPORT_ERRORS as exc:
+            raise AlpacaUnavailableError(f"trade_updates: connection failed ({type(exc).__name__})") from None
         finally:
             self._feeds.remove(feed)
             await feed.aclose()

@@ -12,11 +12,12 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from domain.broker_integration.ports import TradeEvent, TradeEventKind
 
 from . import parsing
+from .client import AlpacaAuth
 from .schemas import AlpacaOrder, AlpacaTradeUpdate
 from .sessions import AlpacaSession
 from .stream import AlpacaTradeStream, StreamGap
@@ -24,11 +25,43 @@ from .stream import AlpacaTradeStream, StreamGap
 if TYPE_CHECKING:
     from .gateway import AlpacaGateway
 
-__all__ = ["FINAL_STATUSES", "RecentIds", "TradeUpdateFeed"]
+__all__ = ["FINAL_STATUSES", "BoundedMap", "RecentIds", "TradeUpdateFeed"]
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 FINAL_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
 # Fills come from the activities; these are the other outcomes a gap can hide.
 _GAP_OUTCOMES = frozenset({"canceled", "expired", "rejected", "replaced", "done_for_day", "pending_cancel"})
+
+
+class BoundedMap(Generic[K, V]):
+    """A mapping that keeps the `capacity` most recently used entries (a miss must be recoverable)."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def get(self, key: K) -> V | None:
+        """The value of `key` (now the most recent), or None."""
+        if key not in self._items:
+            return None
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
 
 
 class RecentIds:
@@ -51,6 +84,10 @@ class RecentIds:
         return True
 
 
+def _auth_of(session: AlpacaSession) -> Callable[[], AlpacaAuth]:
+    return lambda: session.auth
+
+
 class TradeUpdateFeed:
     """The streams of a gateway's sessions, merged, deduplicated by execution id, gaps replayed."""
 
@@ -58,7 +95,9 @@ class TradeUpdateFeed:
         self._gateway = gateway
         config = gateway.config
         self._margin = timedelta(seconds=config.gap_margin_seconds)
-        self._pairs = [(s, AlpacaTradeStream(config.trade_stream_url, s.auth, config, connector=connector))
+        # A session outlives any re-login of its account (the pool refreshes its credentials in place):
+        # the streams ask it for the current credentials at every connect.
+        self._pairs = [(s, AlpacaTradeStream(config.trade_stream_url, _auth_of(s), config, connector=connector))
                        for s in sessions]
         self._seen = RecentIds()
         self._working: dict[str, str] = {}
@@ -129,7 +168,7 @@ class TradeUpdateFeed:
                 continue
             report = await self._gateway.report(session, activity)
             if activity.order_id not in orders:
-                orders[activity.order_id], _ = await self._gateway.fetch_order(activity.order_id)
+                orders[activity.order_id], _ = await self._gateway.fetch_order(activity.order_id, session)
             self._seen.add(report.execution_id)
             kind = TradeEventKind.FILL if activity.type == "fill" else TradeEventKind.PARTIAL_FILL
             events.append(TradeEvent(kind=kind, order=parsing.order_snapshot(orders[activity.order_id]),

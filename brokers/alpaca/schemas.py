@@ -5,9 +5,11 @@ Unknown keys are kept (Alpaca adds fields over time); conversion to domain types
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import AlpacaAmbiguousOutcomeError, AlpacaProtocolError
 
 __all__ = [
     "AlpacaAccount",
@@ -21,9 +23,22 @@ __all__ = [
     "AlpacaReplaceRequest",
     "AlpacaTradeUpdate",
     "Decimal_",
+    "validated",
 ]
 
 Decimal_ = str  # a decimal as Alpaca sends it: "187.5"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(cls: type[M], payload: Any, what: str, *, placed: bool = False) -> M:
+    """Validate a payload; an unreadable answer to an order we placed is ambiguous, not a failure."""
+    try:
+        return cls.model_validate(payload)
+    except ValidationError:
+        error = AlpacaAmbiguousOutcomeError if placed else AlpacaProtocolError
+        raise error(f"{what}: answer does not match Alpaca's {cls.__name__}") from None
 
 
 class _Wire(BaseModel):

@@ -31,6 +31,12 @@ class AlpacaSession:
     account_number: str = ""
     credentials: ConnectionCredentials | None = field(default=None, repr=False)
 
+    def refresh(self, auth: AlpacaAuth, credentials: ConnectionCredentials) -> None:
+        """Use new keys (or a refreshed token) from the next request and the next stream handshake on."""
+        self.auth, self.credentials = auth, credentials
+        self.trading.use_auth(auth)
+        self.data.use_auth(auth)
+
     async def aclose(self) -> None:
         """Close both clients."""
         await self.trading.aclose()
@@ -42,7 +48,14 @@ def _mask(number: str) -> str:
 
 
 class SessionPool:
-    """Sessions by account number; the first one is the default for calls that name no account."""
+    """Sessions by account number; the first one is the default for calls that name no account.
+
+    An account's session is never replaced while the pool is open: a new login for an account that has
+    one (a token refresh, a re-authentication) verifies the new credentials on a client of its own, then
+    moves them into the existing session. Whoever holds the session across awaits (a running
+    trade_updates feed, a lookup in flight) keeps working, with the new credentials from its next
+    request or stream handshake on. Clients are closed only by `aclose()`.
+    """
 
     def __init__(self, connection_id: str, config: AlpacaConfig, *, credentials: CredentialsSource | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -66,18 +79,20 @@ class SessionPool:
         try:
             payload = await session.trading.send("GET", "/v2/account")
             account = AlpacaAccount.model_validate(payload)
-        except Exception as exc:
+        except BaseException as exc:  # cancelled too: the verification client is ours to close
             await session.aclose()
             if isinstance(exc, ValueError):
                 raise AlpacaProtocolError("GET /v2/account: unexpected account shape") from None
             raise
-        session.account_id, session.account_number = account.id, account.account_number
-        session.credentials = credentials
-        previous = self._sessions.pop(account.account_number, None)
-        self._sessions[account.account_number] = session
-        if previous is not None:
-            await previous.aclose()
-        return session
+        current = self._sessions.get(account.account_number)
+        if current is None:
+            session.account_id, session.account_number = account.id, account.account_number
+            session.credentials = credentials
+            self._sessions[account.account_number] = session
+            return session
+        current.refresh(session.auth, credentials)
+        await session.aclose()  # only the verification used it
+        return current
 
     async def all(self) -> list[AlpacaSession]:
         """Every session, logging in from the credentials source when none exists yet."""
@@ -98,13 +113,20 @@ class SessionPool:
         sessions = await self.all()
         if account is None:
             return sessions[0]
-        for session in sessions:
-            if account in (session.account_number, session.account_id):
-                return session
+        found = await self.find(account)
+        if found is not None:
+            return found
         if len(sessions) == 1:
             # One key is one account at Alpaca: an account id of brokerflow's own naming still means it.
             return sessions[0]
         raise AlpacaAuthenticationError(f"connection {self.connection_id}: no session for account {_mask(account)}")
+
+    async def find(self, account: str) -> AlpacaSession | None:
+        """The session of an account (by number or id), None when the pool has none."""
+        for session in await self.all():
+            if account in (session.account_number, session.account_id):
+                return session
+        return None
 
     async def aclose(self) -> None:
         """Close every session."""

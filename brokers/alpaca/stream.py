@@ -60,16 +60,21 @@ def _status(message: dict[str, Any]) -> str | None:
     return data.get("status") if isinstance(data, dict) else None
 
 
+def _fixed(auth: AlpacaAuth) -> Callable[[], AlpacaAuth]:
+    return lambda: auth
+
+
 class AlpacaTradeStream:
     """One key's trade_updates stream; iterate `updates()` for updates and gap markers."""
 
-    def __init__(self, url: str, auth: AlpacaAuth, config: AlpacaConfig | None = None, *,
+    def __init__(self, url: str, auth: AlpacaAuth | Callable[[], AlpacaAuth], config: AlpacaConfig | None = None, *,
                  connector: Callable[..., Any] = connect,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.url = url
         self.config = config or AlpacaConfig()
-        self._auth = auth
+        # A callable is asked at every connect, so a reconnect after a token refresh uses the new token.
+        self._auth = _fixed(auth) if isinstance(auth, AlpacaAuth) else auth
         self._connector = connector
         self._sleep = sleep
         self._clock = clock
@@ -125,18 +130,26 @@ class AlpacaTradeStream:
 
     async def _handshake(self, ws: ClientConnection) -> list[dict[str, Any]]:
         """Authenticate and listen; return trade updates that arrived before the listen ack."""
-        await ws.send(json.dumps(self._auth.stream_auth_message()))
-        reply = decode_frame(await ws.recv())
+        await ws.send(json.dumps(self._auth().stream_auth_message()))
+        reply = self._handshake_reply(await ws.recv())
         if not any(m.get("stream") == "authorization" and _status(m) == "authorized" for m in reply):
             raise AlpacaAuthenticationError("trade_updates stream: not authorized")
         await ws.send(json.dumps(LISTEN))
         early: list[dict[str, Any]] = []
         while True:
-            for message in decode_frame(await ws.recv()):
+            for message in self._handshake_reply(await ws.recv()):
                 if message.get("stream") == "listening":
                     return early
                 if message.get("stream") == "trade_updates":
                     early.append(message)
+
+    @staticmethod
+    def _handshake_reply(frame: str | bytes) -> list[dict[str, Any]]:
+        try:
+            return decode_frame(frame)
+        except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+            log.warning("alpaca stream: unreadable handshake reply; reconnecting")
+            raise _Resync from None
 
     def _messages(self, frame: str | bytes) -> list[dict[str, Any]]:
         try:

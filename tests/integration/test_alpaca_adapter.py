@@ -250,3 +250,56 @@ async def test_latest_price_from_market_data(gateway: AlpacaGateway, sim: Any) -
     await sim.admin.set_price("AAPL", "187.43", volatility=0)
     assert await gateway.latest_price("AAPL") == Decimal("187.43")
     assert await gateway.latest_price("NOSUCH") is None
+
+
+async def test_reauthentication_while_streaming_keeps_fills_exactly_once(sim: Any) -> None:
+    config = AlpacaConfig(base_url=sim.base_url, stream_backoff_initial=0.05, stream_backoff_max=0.2)
+    first = (await sim.admin.issue_token("ACC1"))["token"]
+    gw = AlpacaGateway("sim-oauth", config)
+    await gw.authenticate(ConnectionCredentials(access_token=SecretStr(first)))
+    collector = Collector(gw)
+    await asyncio.sleep(0.3)
+    await sim.admin.set_liquidity("AAPL", 2)
+    snapshot = await gw.submit_order(order("relogin-1"))
+
+    def fills() -> list[Any]:
+        return [e.execution for e in collector.of("relogin-1") if e.execution is not None]
+
+    async def more_fills() -> None:
+        before = len(fills())
+        await sim.admin.advance(1)
+        await eventually(lambda: len(fills()) > before, timeout=10)
+
+    await more_fills()
+    await gw.authenticate(ConnectionCredentials(access_token=SecretStr(first)))  # the same token again
+    await more_fills()
+    second = (await sim.admin.issue_token("ACC1"))["token"]
+    await gw.authenticate(ConnectionCredentials(access_token=SecretStr(second)))  # a refresh...
+    await sim.admin.expire_token(first)  # ...then the old token dies, and the stream that used it
+    await more_fills()  # while the stream reconnects: replayed from the activities with the new token
+    while not any(e.kind is TradeEventKind.FILL for e in collector.of("relogin-1")):
+        await more_fills()
+    assert not collector._task.done(), "the feed must survive the new logins"
+    assert gw._feeds[0]._pairs[0][1].reconnects >= 1, "the stream reconnected with the new token"
+    received = fills()
+    assert len({f.execution_id for f in received}) == len(received) >= 3
+    assert sum(f.quantity for f in received) == Decimal("10")
+    history = [r for r in await gw.executions_since(snapshot.submitted_at) if r.client_order_id == "relogin-1"]
+    assert sorted(r.execution_id for r in history) == sorted(f.execution_id for f in received)
+    await collector.stop()
+    await gw.close()
+
+
+async def test_open_orders_are_listed_across_pages(sim: Any, gateway: AlpacaGateway,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("brokers.alpaca.gateway.OPEN_ORDERS_PAGE", 3)
+    await sim.admin.set_price("AAPL", "187.5", volatility="0")
+    cids = []
+    for instant, count in enumerate([1, 2, 1, 2, 1]):  # some orders share their submission instant
+        for n in range(count):
+            cids.append(f"page-{instant}-{n}")
+            await gateway.submit_order(order(cids[-1], order_type="LIMIT", price="150",
+                                             execution_params=ExecutionParameters(time_in_force="GTC")))
+        await sim.admin.advance(1)
+    listed = [o.client_order_id for o in await gateway.list_open_orders()]
+    assert listed == cids

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,31 +24,7 @@ from domain.broker_integration import (
 )
 
 from .conftest import load
-
-KEYS = ConnectionCredentials(api_key="PKTEST", api_secret=SecretStr("secret-value"))
-Route = Callable[[httpx.Request], httpx.Response]
-
-
-class Broker:
-    """A scripted Alpaca: routes by 'METHOD path', records every request."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Route] = {"GET /v2/account": lambda r: httpx.Response(200, json=load("account"))}
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        route = self.routes.get(f"{request.method} {request.url.path}")
-        return route(request) if route else httpx.Response(404, json={"code": 40410000, "message": "not found"})
-
-    def seen(self, key: str) -> list[httpx.Request]:
-        return [r for r in self.requests if f"{r.method} {r.url.path}" == key]
-
-
-def order_json(**fields: Any) -> dict[str, Any]:
-    data = copy.deepcopy(load("orders_by_status")["new"])
-    data.update(fields)
-    return data
+from .fakes import KEYS, Broker, order_json
 
 
 def gateway(broker: Broker, **kwargs: Any) -> AlpacaGateway:
