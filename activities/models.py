@@ -219,7 +219,10 @@ class PollInput(BaseModel):
 
 
 class PollResult(BaseModel):
+    """The live order (replacements followed), the orders it replaced since the last known id, fills, fees."""
+
     snapshot: OrderSnapshot | None
+    replaced: list[OrderSnapshot] = Field(default_factory=list)
     executions: list[ExecutionReport] = Field(default_factory=list)
     fees: list[FeeReport] = Field(default_factory=list)
 

@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.broker_integration import (
+    AmbiguousOutcomeError,
     BrokerAuthenticationError,
     BrokerDuplicateOrderError,
     BrokerError,
@@ -53,12 +54,14 @@ from .models import (
 from .ports import ActivityRepositories
 from .sessions import SessionPool
 
-__all__ = ["BROKER_REJECTED", "OrderActivities", "broker_failure"]
+__all__ = ["BROKER_REJECTED", "REPLACE_OUTCOME_UNKNOWN", "OrderActivities", "broker_failure"]
 
 log = logging.getLogger("brokerflow.orders")
 
 BROKER_REJECTED = "BrokerRejected"
 CLIENT_ORDER_ID_CONFLICT = "ClientOrderIdConflict"
+REPLACE_OUTCOME_UNKNOWN = "ReplaceOutcomeUnknown"
+MAX_REPLACE_HOPS = 10
 
 
 def broker_failure(exc: BrokerError) -> ApplicationError:
@@ -197,22 +200,20 @@ class OrderActivities:
 
     @activity.defn
     async def poll_order(self, request: PollInput) -> PollResult:
-        """The broker's view of the order and its executions since `since` (the fallback to the stream)."""
+        """The broker's view of the live order (replacements followed) and its executions since `since`."""
         gateway = await self._gateway(request.connection_id)
         try:
-            if request.broker_order_ids:
-                snapshot: OrderSnapshot | None = await gateway.get_order(request.broker_order_ids[-1])
-            else:
-                snapshot = await gateway.get_order_by_client_id(request.client_order_id)
+            snapshot, replaced = await _live_order(gateway, request)
             executions = await gateway.executions_since(request.since) if request.since else []
             fees = await gateway.fees_since(request.since) if request.since else []
         except BrokerError as exc:
             raise broker_failure(exc) from exc
-        ids = set(request.broker_order_ids) | ({snapshot.broker_order_id} if snapshot else set())
+        ids = set(request.broker_order_ids) | {s.broker_order_id for s in replaced}
+        ids |= {snapshot.broker_order_id} if snapshot else set()
         cid = request.client_order_id
         mine = [_rooted(e, cid) for e in executions if e.broker_order_id in ids or e.client_order_id == cid]
         my_fees = [_rooted_fee(f, cid) for f in fees if f.broker_order_id in ids or f.client_order_id == cid]
-        return PollResult(snapshot=snapshot, executions=mine, fees=my_fees)
+        return PollResult(snapshot=snapshot, replaced=replaced, executions=mine, fees=my_fees)
 
     @activity.defn
     async def record_outcome(self, request: OutcomeInput) -> OutcomeResult:
@@ -241,12 +242,31 @@ class OrderActivities:
 
     @activity.defn
     async def replace_order(self, request: ReplaceInput) -> OrderSnapshot:
-        """Replace the order's terms; the broker answers with the new order."""
+        """Replace the order's terms; the broker answers with the new order.
+
+        A lost answer is not retried here: the workflow resolves it with a poll, which follows the old
+        order's `replaced_by`, so a second replace is never sent for one amend.
+        """
         gateway = await self._gateway(request.connection_id)
         try:
             return await gateway.replace_order(request.broker_order_id, request.amendment)
+        except AmbiguousOutcomeError as exc:
+            raise ApplicationError(str(exc), type=REPLACE_OUTCOME_UNKNOWN, non_retryable=True) from exc
         except BrokerError as exc:
             raise broker_failure(exc) from exc
+
+
+async def _live_order(gateway: BrokerGateway, request: PollInput) -> tuple[OrderSnapshot | None, list[OrderSnapshot]]:
+    """The order as it lives now: from the last known broker id along `replaced_by` (bounded), and the hops."""
+    if not request.broker_order_ids:
+        return await gateway.get_order_by_client_id(request.client_order_id), []
+    snapshot = await gateway.get_order(request.broker_order_ids[-1])
+    replaced: list[OrderSnapshot] = []
+    # A longer chain is followed further on the next poll (the workflow then knows the later ids).
+    while snapshot.replaced_by is not None and len(replaced) < MAX_REPLACE_HOPS:
+        replaced.append(snapshot)
+        snapshot = await gateway.get_order(snapshot.replaced_by)
+    return snapshot, replaced
 
 
 def _same_order(order: BrokerOrder, found: OrderSnapshot) -> OrderSnapshot:

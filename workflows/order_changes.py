@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import AmendRequest, CancelInput, CancelRequest, ChangeResult, ReplaceInput
-    from activities.order_activities import OrderActivities
-    from domain.broker_integration import OrderSnapshot
+    from activities.order_activities import BROKER_REJECTED, OrderActivities
+    from domain.broker_integration import BrokerOrder, OrderSnapshot, OrderStatus
 
     from . import amend as amend_rules
     from .options import QUICK
@@ -27,6 +27,12 @@ class OrderChanges(OrderTracking):
         if order is None or order.is_terminal or not self.state.broker_order_ids:
             status = "REJECTED" if order is None else str(order.status)
             return ChangeResult(accepted=False, status=status, message="order is no longer open")
+        if order.status is OrderStatus.PENDING_UPDATE and self.state.pending_amend is not None:
+            # An amend's outcome is still unknown: find the live order before canceling it.
+            await self._poll_and_apply()
+            if order.is_terminal:
+                await self._flush()
+                return ChangeResult(accepted=False, status=str(order.status), message="order is no longer open")
         self._track(order.request_cancel(workflow.now()))
         await self._flush()
         try:
@@ -58,12 +64,32 @@ class OrderChanges(OrderTracking):
         try:
             snapshot: OrderSnapshot = await self._activity(OrderActivities.replace_order, replace, "replace", QUICK)
         except ActivityError as err:
-            self._track(order.refuse_pending(f"amend refused: {err.cause}", workflow.now()))
+            cause = err.cause
+            refused = isinstance(cause, ApplicationError) and cause.type == BROKER_REJECTED
+            if not refused and workflow.patched("amend-outcome-unknown"):
+                return await self._resolve_amend(new_order, err)
+            self._track(order.refuse_pending(f"amend refused: {cause}", workflow.now()))
             await self._flush()
             return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
-                                message=f"broker refused the amend: {err.cause}")
+                                message=f"broker refused the amend: {cause}")
         self.state.broker_order_ids.append(snapshot.broker_order_id)
         self._track(order.replaced(new_order, snapshot.broker_order_id, workflow.now()))
         await self._flush()
         return ChangeResult(accepted=True, status=str(order.status), broker_order_id=snapshot.broker_order_id,
                             message=f"replaced: {new_order.describe()}")
+
+    async def _resolve_amend(self, new_order: BrokerOrder, err: ActivityError) -> ChangeResult:
+        """The replace may or may not have happened: the broker's order (followed by a poll) decides."""
+        order = self._order
+        before = order.broker_order_id
+        self.state.pending_amend = new_order
+        await self._poll_and_apply()
+        await self._flush()
+        if order.broker_order_id != before:
+            return ChangeResult(accepted=True, status=str(order.status), broker_order_id=order.broker_order_id,
+                                message=f"replaced: {order.order.describe()}")
+        if order.status is not OrderStatus.PENDING_UPDATE:
+            return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
+                                message=f"amend not applied at the broker: {err.cause}")
+        return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
+                            message=f"amend outcome unknown ({err.cause}); being resolved with the broker")

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         ExecutionReport,
         Order,
         OrderSnapshot,
+        OrderStatus,
         OrderStatusUpdate,
         TradeEvent,
     )
@@ -30,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from .state import OrderWorkflowInput, OrderWorkflowState
 
 __all__ = ["OrderTracking"]
+
+S = OrderStatus
 
 
 class OrderTracking:
@@ -77,11 +80,65 @@ class OrderTracking:
         order = self._order
         if order.status == "SUBMITTED":
             self._track(order.accept(snapshot.broker_order_id, workflow.now(), snapshot.submitted_at))
+        self._resolve_unknown_amend(snapshot)
         # A status (cancel, expiry) is applied only once every fill of that broker order is in:
         # each broker order (a replacement starts from zero) is compared with its own fills.
         recorded = self.state.filled_by_broker_order.get(snapshot.broker_order_id, Decimal(0))
         if snapshot.filled_quantity <= recorded:
             self._track(*apply_snapshot_status(order, snapshot, workflow.now()))
+
+    def _resolve_unknown_amend(self, snapshot: OrderSnapshot) -> None:
+        """An amend with an unknown outcome: the live order, unreplaced and not pending, says it did not apply."""
+        order = self._order
+        if self.state.pending_amend is None:
+            return
+        if order.status is not S.PENDING_UPDATE or order.is_terminal:
+            self.state.pending_amend = None
+            return
+        live = snapshot.replaced_by is None and not snapshot.status.is_terminal
+        if live and snapshot.status is not S.PENDING_UPDATE and snapshot.broker_order_id == order.broker_order_id:
+            self.state.pending_amend = None
+            self._track(order.refuse_pending("amend not applied at the broker", workflow.now()))
+
+    def _is_replacement(self, result: PollResult) -> bool:
+        """Whether the poll found a broker order that replaced the one we follow (ours or done elsewhere)."""
+        live, ids = result.snapshot, self.state.broker_order_ids
+        if live is None or not ids or live.broker_order_id in ids:
+            return False
+        return live.replaces in ids or any(r.broker_order_id == ids[-1] for r in result.replaced)
+
+    def _follow_replacement(self, result: PollResult) -> None:
+        """Track the replacement: its id, and its terms (the amend's, else the broker's)."""
+        live = result.snapshot
+        assert live is not None
+        order, ids = self._order, self.state.broker_order_ids
+        for hop in result.replaced:
+            if hop.broker_order_id not in ids:
+                ids.append(hop.broker_order_id)
+        ids.append(live.broker_order_id)
+        terms = self.state.pending_amend or self._terms_of(live, result.replaced)
+        self.state.pending_amend = None
+        if not order.status.is_pending:
+            # Replaced outside brokerflow: the history shows the change as it happened at the broker.
+            self._track(order.request_amend(workflow.now()))
+        try:
+            self._track(order.replaced(terms, live.broker_order_id, workflow.now()))
+        except DomainError as exc:
+            workflow.logger.error("replacement %s not applied: %s", live.broker_order_id, exc)
+
+    def _terms_of(self, live: OrderSnapshot, replaced: list[OrderSnapshot]) -> BrokerOrder:
+        """The order's terms after a replace we did not ask for; the replacement's quantity is what was left."""
+        hops = {r.broker_order_id: r.filled_quantity for r in replaced}
+        earlier = sum((q for bid, q in self.state.filled_by_broker_order.items()
+                       if bid not in hops and bid != live.broker_order_id), Decimal(0))
+        total = earlier + sum(hops.values(), Decimal(0)) + live.quantity
+        fields = self._order.order.model_dump()
+        fields["quantity"] = max(total, self._order.filled_quantity)
+        if live.limit_price is not None:
+            fields["price"] = live.limit_price
+        if live.stop_price is not None:
+            fields["stop_price"] = live.stop_price
+        return BrokerOrder(**fields)
 
     def _apply_events(self) -> bool:
         events, self.events = self.events, []
@@ -111,7 +168,10 @@ class OrderTracking:
         result = await self._poll_once()
         if result is None:
             return False
-        before = (self._order.status, self._order.filled_quantity, self._order.fees)
+        before = (self._order.status, self._order.filled_quantity, self._order.fees, self._order.broker_order_id)
+        if self._is_replacement(result) and workflow.patched("follow-replacements"):
+            # New terms first: the replacement's fills may go beyond the old quantity.
+            self._follow_replacement(result)
         for report in sorted(result.executions, key=lambda r: r.executed_at):
             try:
                 applied, update = apply_execution_once(self._order, report)
@@ -128,7 +188,8 @@ class OrderTracking:
                 workflow.logger.error("fee %s not applied: %s", fee.fee_id, exc)
         if result.snapshot is not None:
             self._apply_snapshot(result.snapshot)
-        return before != (self._order.status, self._order.filled_quantity, self._order.fees)
+        return before != (self._order.status, self._order.filled_quantity, self._order.fees,
+                          self._order.broker_order_id)
 
     async def _flush(self) -> None:
         order = self.state.order

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from activities.models import ChangeResult, OrderRequest, OrderView
-from domain.broker_integration import ExecutionReport, FeeReport, Order, OrderStatusUpdate
+from domain.broker_integration import BrokerOrder, ExecutionReport, FeeReport, Order, OrderStatusUpdate
 
 __all__ = ["OrderWorkflowInput", "OrderWorkflowState", "view_of"]
 
@@ -30,6 +30,8 @@ class OrderWorkflowState(BaseModel):
     unrecorded_fees: list[FeeReport] = Field(default_factory=list)
     rejection: str | None = None
     cancel_requested: str | None = None
+    # The terms of an amend whose outcome at the broker is not known yet (resolved by the next poll).
+    pending_amend: BrokerOrder | None = None
     alerts: list[str] = Field(default_factory=list)
     runs: int = 1
 

@@ -171,20 +171,38 @@ class AlpacaGateway:
         await session.trading.send("DELETE", f"/v2/orders/{quote(broker_order_id, safe='')}")
 
     async def replace_order(self, broker_order_id: str, amendment: OrderAmendment) -> OrderSnapshot:
-        """PATCH /v2/orders/{id}: a new order with a new id; an unknown outcome is resolved by lookup."""
+        """PATCH /v2/orders/{id}: a new order with a new id; a replace that already happened is returned."""
         if amendment.is_empty():
             raise AlpacaRejectedError("replace: nothing to change")
         old, session = await self.fetch_order(broker_order_id)
         body = parsing.replace_request(amendment, old).to_json()
+        done = await self._replacement(old, session, body["client_order_id"], lookup=False)
+        if done is not None:
+            return done
         path = f"/v2/orders/{quote(broker_order_id, safe='')}"
         try:
             payload = await session.trading.send("PATCH", path, json_body=body)
-        except (AlpacaAmbiguousOutcomeError, AlpacaUnavailableError, AlpacaDuplicateClientOrderIdError):
-            found = await self._by_client_id(session, body["client_order_id"])
+        except (AlpacaAmbiguousOutcomeError, AlpacaUnavailableError, AlpacaRejectedError):
+            # The answer was lost, or the order was replaced meanwhile: the broker's state decides.
+            now, _ = await self.fetch_order(broker_order_id, session)
+            found = await self._replacement(now, session, body["client_order_id"], lookup=True)
             if found is None:
                 raise
-            return self._remember(found, session)
+            return found
         return self._remember(validated(AlpacaOrder, payload, f"PATCH {path}", placed=True), session)
+
+    async def _replacement(self, old: AlpacaOrder, session: AlpacaSession, client_order_id: str,
+                           lookup: bool) -> OrderSnapshot | None:
+        """The order that replaced `old` (by `replaced_by`, else by our replacement's client id), if any."""
+        if old.replaced_by:
+            return self._remember((await self.fetch_order(old.replaced_by, session))[0], session)
+        found = await self._by_client_id(session, client_order_id) if lookup or old.status == "pending_replace" \
+            else None
+        if found is not None:
+            return self._remember(found, session)
+        if old.status == "pending_replace":
+            raise AlpacaUnavailableError(f"order {old.id} has a replace pending at the broker; asking again")
+        return None
 
     async def list_open_orders(self) -> list[OrderSnapshot]:
         """GET /v2/orders?status=open in every account, every page."""

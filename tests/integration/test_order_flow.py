@@ -205,3 +205,23 @@ async def test_no_secret_in_workflow_history(stack: Stack, temporal_env: Workflo
     history = (await stack.orders.handle(cid).fetch_history()).to_json()
     assert "SIMSECRET" not in history and "SIMKEY" not in history
     assert "SIMSECRET" not in str(await stack.repos.connections.list())
+
+
+async def test_amend_whose_answer_is_lost_follows_the_replacement(stack: Stack) -> None:
+    cid = await stack.orders.submit(request(symbol="SPY", side="BUY", quantity=5, order_type="LIMIT",
+                                            limit_price="1.00"))
+    await until_status(stack, cid, "ACCEPTED")
+    await stack.sim.admin.set_faults(drop_responses=1, drop_mode="close", drop_match="PATCH /v2/orders")
+    amended = await stack.orders.amend(cid, AmendRequest(limit_price=Decimal("1.05"), quantity=Decimal("4")))
+    await stack.sim.admin.set_faults(drop_responses=0)
+    assert amended.accepted
+    broker = await stack.broker_orders(cid)
+    assert len(broker) == 2 and [o["status"] for o in broker].count("replaced") == 1  # one replace, no more
+    dropped = (await stack.sim.admin.orders())["dropped_responses"]
+    assert [d["method"] for d in dropped if d["path"].endswith(broker[0]["id"])] == ["PATCH"]
+    live = next(o for o in broker if o["status"] != "replaced")
+    view = await stack.orders.status(cid)
+    assert view.quantity == 4 and view.broker_order_id == live["id"]
+    assert (await stack.orders.cancel(cid, reason="test")).accepted
+    assert (await stack.orders.wait(cid, timeout=30)).view.status == "CANCELED"
+    await assert_db_matches_broker(stack, cid)

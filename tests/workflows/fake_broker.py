@@ -48,6 +48,9 @@ class FakeBroker:
         self.auto_fill_market = True
         self.drop_next_response = False
         self.refuse_cancel = False
+        self.drop_replace_response = False  # the replace happens, its answer is lost
+        self.replace_unreachable = False  # the replace never arrives, and the caller cannot tell
+        self.replaces: list[tuple[str, str]] = []
         self.account = BrokerAccount(
             account_id="ACC1", connection_id="conn-1", account_number="FB0001", account_type="MARGIN",
             cash=Decimal("100000"), settled_cash=Decimal("100000"), equity=Decimal("100000"),
@@ -116,12 +119,18 @@ class FakeBroker:
 
     async def cancel_order(self, broker_order_id: str) -> None:
         snap = self.orders[broker_order_id]
-        if self.refuse_cancel or snap.status in (S.FILLED, S.CANCELED):
+        if self.refuse_cancel or snap.status in (S.FILLED, S.CANCELED) or snap.replaced_by is not None:
             raise BrokerRejectedError(f"order is {snap.status}", status_code=422)
         self.orders[broker_order_id] = snap.model_copy(update={"status": S.CANCELED})
 
     async def replace_order(self, broker_order_id: str, amendment: OrderAmendment) -> OrderSnapshot:
+        """Like Alpaca behind the adapter: the old order is `replaced` (working, with `replaced_by`), the new
+        one starts unfilled with what is left to fill; a replaced order is answered with its replacement."""
         old = self.orders[broker_order_id]
+        if old.replaced_by is not None:
+            return self.orders[old.replaced_by]
+        if self.replace_unreachable:
+            raise AmbiguousOutcomeError("connection reset before the replace reached the broker")
         if old.status.is_terminal:
             raise BrokerRejectedError("order is not open", status_code=422)
         bid = f"B{next(self.ids)}"
@@ -130,12 +139,19 @@ class FakeBroker:
             "quantity": amendment.quantity or terms.quantity, "price": amendment.limit_price or terms.price,
         })
         self.terms[bid] = new_terms
-        self.orders[broker_order_id] = old.model_copy(update={"status": S.CANCELED, "replaced_by": bid})
+        self.replaces.append((broker_order_id, bid))
+        # Alpaca's `replaced` maps to a working status; the order lives on under `replaced_by`.
+        working = S.PARTIALLY_FILLED if old.filled_quantity > 0 else S.ACCEPTED
+        self.orders[broker_order_id] = old.model_copy(update={"status": working, "replaced_by": bid})
         self.orders[bid] = old.model_copy(update={
-            "broker_order_id": bid, "client_order_id": old.client_order_id + "-r", "quantity": new_terms.quantity,
-            "limit_price": new_terms.price, "replaces": broker_order_id, "status": S.ACCEPTED,
-            "filled_quantity": Decimal("0"),
+            "broker_order_id": bid, "client_order_id": old.client_order_id + "-r",
+            "quantity": new_terms.quantity - old.filled_quantity, "limit_price": new_terms.price,
+            "replaces": broker_order_id, "replaced_by": None, "status": S.ACCEPTED,
+            "filled_quantity": Decimal("0"), "filled_avg_price": None,
         })
+        if self.drop_replace_response:
+            self.drop_replace_response = False
+            raise AmbiguousOutcomeError("read timeout after sending the replace")
         return self.orders[bid]
 
     async def list_open_orders(self) -> list[OrderSnapshot]:

@@ -405,3 +405,84 @@ async def test_a_client_order_id_taken_by_another_order_is_a_clear_rejection(wor
     outcome = await asyncio.wait_for(second.result(), 30)
     assert outcome.view.status == "REJECTED" and "already used at the broker" in (outcome.view.reason or "")
     assert [(o.symbol, o.quantity) for o in world.broker.received] == [("AAPL", Decimal("5"))]
+
+
+async def _resting(world: World, quantity: int = 10) -> tuple[WorkflowHandle[Any, OrderOutcome], str, str]:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=quantity, order_type="LIMIT", limit_price="90")
+    await wait_for(lambda: _accepted(world, handle))
+    cid = handle.id.removeprefix("order-")
+    return handle, cid, world.broker.by_client(cid).broker_order_id  # type: ignore[union-attr]
+
+
+async def test_amend_with_a_lost_answer_ends_tracking_the_replacement(world: World) -> None:
+    handle, cid, old = await _resting(world)
+    world.broker.fill(old, 2)
+    await wait_for(lambda: _is(handle, "PARTIALLY_FILLED"))
+    world.broker.drop_replace_response = True
+    result = await handle.execute_update(OrderWorkflow.amend, AmendRequest(quantity=Decimal("12")))
+    [(replaced, new)] = world.broker.replaces  # the broker saw exactly one replace
+    assert replaced == old and result.accepted and result.broker_order_id == new
+    view = await handle.query(OrderWorkflow.status)
+    assert view.status == "PARTIALLY_FILLED" and view.quantity == 12 and view.broker_order_id == new
+    world.broker.fill(new, 3)
+    await wait_for(lambda: _filled(handle, 5))
+    assert (await handle.execute_update(OrderWorkflow.cancel, CancelRequest())).accepted
+    outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.view.status == "CANCELED" and outcome.view.filled_qty == 5 and outcome.executions == 2
+    assert world.broker.orders[new].status == "CANCELED" and len(world.broker.replaces) == 1
+    assert len(await world.repos.executions.list_for_order(cid)) == 2
+
+
+async def _filled(handle: WorkflowHandle[Any, Any], quantity: int) -> bool:
+    return (await handle.query(OrderWorkflow.status)).filled_qty == quantity
+
+
+async def test_amend_that_never_reached_the_broker_is_resolved_as_not_applied(world: World) -> None:
+    handle, _, old = await _resting(world)
+    world.broker.replace_unreachable = True
+    result = await handle.execute_update(OrderWorkflow.amend, AmendRequest(limit_price=Decimal("91")))
+    assert not result.accepted and result.status == "ACCEPTED" and "not applied" in result.message
+    assert world.broker.replaces == [] and (await handle.query(OrderWorkflow.status)).broker_order_id == old
+    world.broker.replace_unreachable = False
+    again = await handle.execute_update(OrderWorkflow.amend, AmendRequest(limit_price=Decimal("91")))
+    assert again.accepted and len(world.broker.replaces) == 1
+    await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    assert (await asyncio.wait_for(handle.result(), 30)).view.status == "CANCELED"
+
+
+async def test_a_replace_done_outside_brokerflow_is_followed(world: World) -> None:
+    from domain.broker_integration import OrderAmendment
+
+    handle, cid, old = await _resting(world)
+    world.broker.fill(old, 1)
+    await wait_for(lambda: _is(handle, "PARTIALLY_FILLED"))
+    new = (await world.broker.replace_order(old, OrderAmendment(quantity=Decimal("6"),
+                                                                limit_price=Decimal("92")))).broker_order_id
+
+    async def follows() -> bool:
+        return (await handle.query(OrderWorkflow.status)).broker_order_id == new
+
+    await wait_for(follows)
+    view = await handle.query(OrderWorkflow.status)
+    assert view.quantity == 6 and view.status == "PARTIALLY_FILLED"
+    world.broker.fill(new, 5)
+    outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 6
+    history = [u.status for u in await world.repos.statuses.history(cid)]
+    assert history[-3:] == ["PENDING_UPDATE", "PARTIALLY_FILLED", "FILLED"]
+
+
+async def test_amend_refused_by_the_broker_returns_to_the_previous_status(world: World) -> None:
+    from domain.broker_integration import BrokerRejectedError
+
+    handle, _, old = await _resting(world)
+
+    async def refuse(broker_order_id: str, amendment: Any) -> Any:
+        raise BrokerRejectedError("price outside the band", status_code=422)
+
+    world.broker.replace_order = refuse  # type: ignore[method-assign]
+    result = await handle.execute_update(OrderWorkflow.amend, AmendRequest(limit_price=Decimal("50")))
+    assert not result.accepted and result.status == "ACCEPTED" and "refused" in result.message
+    assert (await handle.query(OrderWorkflow.status)).broker_order_id == old
+    await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    assert (await asyncio.wait_for(handle.result(), 30)).view.status == "CANCELED"

@@ -173,3 +173,15 @@ async def test_latest_price() -> None:
     assert await gw.latest_price("BTC/USD") == Decimal("64000.5")
     assert await gw.latest_price("MSFT") is None
     assert broker.seen("GET /v2/stocks/AAPL/trades/latest")[0].url.host == "data.alpaca.markets"
+
+
+async def test_replace_of_an_order_already_replaced_returns_the_replacement_without_a_patch() -> None:
+    new = order_json(id="5a1e1f6b-9a4e-4a55-8a3c-4f5a8b0c1d22", limit_price="186")
+    old = order_json(status="replaced", replaced_by=new["id"])
+    broker = Broker()
+    broker.routes[f"GET /v2/orders/{old['id']}"] = lambda r: httpx.Response(200, json=old)
+    broker.routes[f"GET /v2/orders/{new['id']}"] = lambda r: httpx.Response(200, json=new)
+    gw = gateway(broker)
+    await gw.authenticate(KEYS)
+    snapshot = await gw.replace_order(old["id"], OrderAmendment(limit_price="186"))
+    assert snapshot.broker_order_id == new["id"] and broker.seen(f"PATCH /v2/orders/{old['id']}") == []
