@@ -23,6 +23,7 @@ from domain.broker_integration import (
     BrokerGateway,
     ConnectionCredentials,
     ConnectionNotReadyError,
+    ExecutionReport,
     NotFoundError,
 )
 from persistence.repositories.connection_health import ConnectionStores, HealthSample, stores_for
@@ -251,18 +252,32 @@ class ConnectionActivities:
 
     # ---- stream -------------------------------------------------------------------------------------
 
+    async def _record_late_fill(self, report: ExecutionReport) -> None:
+        """Store a fill of a finished order (once) and raise an alert; fills of unknown orders are skipped."""
+        if await self._repos.orders.get(report.client_order_id) is None:
+            return
+        if await self._repos.executions.add(report):
+            await self.stores.alerts.raise_alert(
+                f"order_late_fill_{report.execution_id}", f"order:{report.client_order_id}", "WARNING",
+                _late_fill_message(report), {"execution_id": report.execution_id})
+            log.warning("late fill recorded: %s", _late_fill_message(report))
+
     @activity.defn
     async def stream_trade_updates(self, request: StreamInput) -> StreamPosition:
         """Forward every trade update to its order workflow until cancelled; resume where the last attempt was."""
         connection = await self._connection(request.connection_id)
         info = activity.info()
         position = resume_position(request.position, info.heartbeat_details)
-        forwarder = EventForwarder(activity.client(), position)
+        forwarder = EventForwarder(activity.client(), position, late_fills=self._record_late_fill)
         runner = StreamRunner(self._gateway(connection), forwarder, request, info.workflow_id)
         try:
             return await runner.run()
         except BrokerError as exc:
             raise ApplicationError(f"trade stream: {_why(exc)}", type=type(exc).__name__) from exc
+
+
+def _late_fill_message(report: ExecutionReport) -> str:
+    return f"fill {report.execution_id} ({report.quantity} @ {report.price}) arrived after the order was closed"
 
 
 def _sample(request: RecordStatusInput, connection: BrokerConnection) -> HealthSample:

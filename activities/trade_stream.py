@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +21,14 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.broker_integration import BrokerGateway, OrderSnapshot, OrderStatus, TradeEvent, TradeEventKind
+from domain.broker_integration import (
+    BrokerGateway,
+    ExecutionReport,
+    OrderSnapshot,
+    OrderStatus,
+    TradeEvent,
+    TradeEventKind,
+)
 from workflows.order_workflow import order_workflow_id
 
 from .connection_models import StreamInput, StreamPosition
@@ -55,9 +62,11 @@ def resume_position(given: StreamPosition, heartbeat_details: Sequence[Any]) -> 
 class EventForwarder:
     """Signals events to order workflows, each execution once, and moves the position."""
 
-    def __init__(self, client: Client, position: StreamPosition) -> None:
+    def __init__(self, client: Client, position: StreamPosition,
+                 late_fills: Callable[[ExecutionReport], Awaitable[None]] | None = None) -> None:
         self.client = client
         self.position = position
+        self._late_fills = late_fills
 
     async def forward(self, event: TradeEvent) -> None:
         """Deliver one event; an order without a (running) workflow is logged and skipped."""
@@ -74,6 +83,10 @@ class EventForwarder:
                 raise
             self.position.ignored += 1
             log.info("trade event %s for %s: no running order workflow", event.kind, client_order_id)
+            if execution is not None and self._late_fills is not None:
+                # A fill after the order's workflow finished is still recorded (and alerted), never dropped.
+                rooted = execution.model_copy(update={"client_order_id": client_order_id})
+                await self._late_fills(rooted)
         self._advance(event, client_order_id)
 
     def _advance(self, event: TradeEvent, client_order_id: str) -> None:

@@ -61,6 +61,7 @@ class OrderTracking:
     def _note_execution(self, applied: bool, report: ExecutionReport | None) -> None:
         if applied and report is not None:
             self.state.executions.append(report)
+            self.state.execution_count += 1
             self.state.unrecorded_executions.append(report)
             owner = report.broker_order_id or (self.state.broker_order_ids or [""])[-1]
             filled = self.state.filled_by_broker_order.get(owner, Decimal(0))

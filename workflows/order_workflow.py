@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["OrderWorkflow", "order_workflow_id"]
 
 MAX_POLL_SECONDS = 60.0
+MAX_CARRIED_EXECUTIONS = 200
 
 
 def order_workflow_id(client_order_id: str) -> str:
@@ -234,6 +235,8 @@ class OrderWorkflow(OrderChanges):
                 if self.events or self._order.is_terminal:
                     continue
                 self.state.runs += 1
+                # The new run carries the latest executions only (the database holds them all).
+                self.state.executions = self.state.executions[-MAX_CARRIED_EXECUTIONS:]
                 carry = self.request.model_copy(update={"carried": self.state})
                 workflow.continue_as_new(carry)
         async with self.lock:
@@ -256,7 +259,7 @@ class OrderWorkflow(OrderChanges):
 
     @workflow.query
     def executions(self) -> list[ExecutionReport]:
-        """Every execution recorded so far, oldest first."""
+        """The executions recorded so far, oldest first (the latest 200 once the order has continued as new)."""
         return list(self.state.executions)
 
     @workflow.update
@@ -310,5 +313,6 @@ class OrderWorkflow(OrderChanges):
         amend_rules.validate(self.state.order, request)
 
     def _outcome(self) -> OrderOutcome:
-        return OrderOutcome(view=self.status(), executions=len(self.state.executions), alerts=self.state.alerts,
+        count = max(self.state.execution_count, len(self.state.executions))
+        return OrderOutcome(view=self.status(), executions=count, alerts=self.state.alerts,
                             metrics=self.metrics)

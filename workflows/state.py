@@ -25,6 +25,7 @@ class OrderWorkflowState(BaseModel):
     poll_since: datetime | None = None
     handled_updates: dict[str, ChangeResult] = Field(default_factory=dict)
     executions: list[ExecutionReport] = Field(default_factory=list)
+    execution_count: int = 0
     unrecorded_updates: list[OrderStatusUpdate] = Field(default_factory=list)
     unrecorded_executions: list[ExecutionReport] = Field(default_factory=list)
     unrecorded_fees: list[FeeReport] = Field(default_factory=list)

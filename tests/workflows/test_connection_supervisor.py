@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from domain.broker_integration import BrokerConnection, ConnectionCredentials, C
 from persistence.repositories.alerts import InMemoryAlertRepository
 from persistence.repositories.connection_health import ConnectionStores, InMemoryHealthSamples
 from starter.connections import ConnectionChangeRejectedError, ConnectionClient
-from tests.unit.domain.fakes import FakeClock, FakeConnections
+from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeOrders
 from workflows.connection_supervisor import ConnectionSupervisorWorkflow
 
 from .supervisor_fakes import FakeKeepAlive, FakeProvider, FakeRefresher, StandInOrderWorkflow, StreamBroker
@@ -52,6 +52,7 @@ class Rig:
     client: ConnectionClient
     task_queue: str
     connection_id: str = "conn-1"
+    repos: Any = None
 
     async def health(self) -> ConnectionHealth:
         return await self.client.health(self.connection_id)
@@ -97,8 +98,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10) 
 class Repos:
     connections: FakeConnections
     accounts: Any = None
-    orders: Any = None
-    executions: Any = None
+    orders: FakeOrders = field(default_factory=FakeOrders)
+    executions: FakeExecutions = field(default_factory=FakeExecutions)
     statuses: Any = None
 
 
@@ -112,7 +113,8 @@ async def rig(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIterat
     sessions.clock = SystemClock()
     stores = ConnectionStores(InMemoryAlertRepository(), InMemoryHealthSamples())
     plugins = AuthPlugins()
-    activities = ConnectionActivities(Repos(connections), sessions, stores, plugins)
+    repos = Repos(connections)
+    activities = ConnectionActivities(repos, sessions, stores, plugins)
     worker = Worker(temporal_env.client, task_queue=task_queue, activities=activities.methods(),
                     workflows=[ConnectionSupervisorWorkflow, StandInOrderWorkflow])
     async with worker:
@@ -121,6 +123,7 @@ async def rig(temporal_env: WorkflowEnvironment, task_queue: str) -> AsyncIterat
         assert isinstance(stores.samples, InMemoryHealthSamples)
         rig = Rig(temporal_env, broker, connections, stores.alerts, stores.samples, plugins, sessions, client,
                   task_queue)
+        rig.repos = repos
         yield rig
         with contextlib.suppress(Exception):  # the test may have stopped it already
             await client.down("conn-1", wait=10)
@@ -265,3 +268,25 @@ async def test_continue_as_new_keeps_state_and_stream_position(rig: Rig) -> None
     assert health.stream.reconciled >= 1 and health.stream.resumes >= 2
     assert health.status == "CONNECTED"
     await order.signal(StandInOrderWorkflow.done)
+
+
+async def test_a_fill_after_the_order_workflow_finished_is_recorded_and_alerted(rig: Rig) -> None:
+    from domain.broker_integration import BrokerOrder, Order
+
+    closed = Order.create(BrokerOrder(client_order_id="closed-1", symbol="AAPL", side="BUY", quantity=100),
+                          datetime.now(UTC))
+    closed.submit(datetime.now(UTC))
+    closed.cancel(datetime.now(UTC))
+    await rig.repos.orders.save(closed)
+    await rig.client.up("conn-1", FAST)
+    await rig.until(lambda h: h.stream_running and h.status == "CONNECTED")
+    rig.broker.fill_event("closed-1", "LATE1")
+    rig.broker.fill_event("stranger-1", "LATE2")  # not ours: not recorded
+    await eventually(lambda: _stored(rig, "closed-1", ["LATE1"]))
+    assert await rig.repos.executions.list_for_order("stranger-1") == []
+    alerts = await rig.alerts.list_open("order:closed-1")
+    assert [a.kind for a in alerts] == ["order_late_fill_LATE1"]
+
+
+async def _stored(rig: Rig, cid: str, ids: list[str]) -> bool:
+    return [e.execution_id for e in await rig.repos.executions.list_for_order(cid)] == ids
