@@ -7,10 +7,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from ..enums import OrderType
 from ..order import Order
 from ..value_objects import ExecutionReport
 
-__all__ = ["ExecutionMetrics", "execution_metrics"]
+__all__ = ["ExecutionMetrics", "benchmark_price", "execution_metrics"]
 
 _BPS = Decimal("10000")
 
@@ -39,13 +40,25 @@ def _ms(seconds: float) -> Decimal:
     return Decimal(str(round(seconds * 1000, 3)))
 
 
+def benchmark_price(order: Order) -> Decimal | None:
+    """What fills are measured against: the stop for stop orders (they trade once it is reached), the
+    arrival price otherwise; a trailing stop has no fixed benchmark."""
+    kind = order.order.order_type
+    if kind in (OrderType.STOP, OrderType.STOP_LIMIT):
+        return order.order.stop_price
+    if kind is OrderType.TRAILING_STOP:
+        return None
+    return order.reference_price
+
+
 def execution_metrics(order: Order, executions: Sequence[ExecutionReport]) -> ExecutionMetrics:
     """Compute the metrics; slippage is positive when the fill was worse than the reference price."""
     quantity = order.order.quantity
     slippage: Decimal | None = None
-    if order.avg_fill_price is not None and order.reference_price:
+    benchmark = benchmark_price(order)
+    if order.avg_fill_price is not None and benchmark:
         sign = Decimal(1) if order.order.side.is_buy else Decimal(-1)
-        slippage = sign * (order.avg_fill_price - order.reference_price) / order.reference_price * _BPS
+        slippage = sign * (order.avg_fill_price - benchmark) / benchmark * _BPS
         slippage = slippage.quantize(Decimal("0.01"))
     first_fill = min((e.executed_at for e in executions), default=None)
     start = order.submitted_at

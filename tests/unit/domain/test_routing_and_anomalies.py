@@ -91,3 +91,16 @@ def test_slippage_zscore_needs_history() -> None:
     history = [Decimal(x) for x in ("1", "2", "1", "2", "1", "2", "1", "2", "1", "2")]
     z = slippage_zscore(Decimal("10"), history)
     assert z is not None and z > 10
+
+
+def test_stop_orders_are_measured_against_their_stop_and_trailing_stops_not_at_all() -> None:
+    stop = Order.create(BrokerOrder(client_order_id="s1", symbol="AAPL", side="BUY", quantity=1, order_type="STOP",
+                                    stop_price="121.20"), T0, reference_price=Decimal("120"))
+    stop.submit(T0)
+    report = ExecutionReport(execution_id="x", client_order_id="s1", symbol="AAPL", side="BUY", quantity=1,
+                             price="121.32", executed_at=T0)
+    stop.apply_execution(report)
+    assert execution_metrics(stop, [report]).slippage_bps == Decimal("9.90")
+    trail = Order.create(BrokerOrder(client_order_id="t1", symbol="AAPL", side="SELL", quantity=1,
+                                     order_type="TRAILING_STOP", trail_percent="1"), T0, reference_price=Decimal(190))
+    assert execution_metrics(trail, []).slippage_bps is None
