@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -24,6 +24,7 @@ from domain.broker_integration import (
     ConnectionCredentials,
     ConnectionNotReadyError,
     ExecutionReport,
+    FeeReport,
     NotFoundError,
 )
 from persistence.repositories.connection_health import ConnectionStores, HealthSample, stores_for
@@ -35,6 +36,8 @@ from .connection_models import (
     CheckResult,
     ConnectInput,
     ConnectResult,
+    FeeSweepInput,
+    FeeSweepResult,
     KeepAliveInput,
     KeepAliveResult,
     RecordStatusInput,
@@ -76,7 +79,7 @@ class ConnectionActivities:
     def methods(self) -> list[Callable[..., Any]]:
         """The bound activity methods, for Worker(activities=...)."""
         return [self.connect, self.refresh_token, self.keep_alive, self.check_health, self.record_status,
-                self.set_alert, self.stream_trade_updates]
+                self.set_alert, self.stream_trade_updates, self.sweep_fees]
 
     def _now(self) -> datetime:
         return self._sessions.clock.now()
@@ -249,6 +252,34 @@ class ConnectionActivities:
         if created:
             log.warning("alert raised: %s %s: %s", request.kind, subject, request.message)
         return created
+
+    # ---- fees ---------------------------------------------------------------------------------------
+
+    @activity.defn
+    async def sweep_fees(self, request: FeeSweepInput) -> FeeSweepResult:
+        """Add fees charged after their order closed (once each); open orders collect their own."""
+        connection = await self._connection(request.connection_id)
+        since = request.since or datetime.now(UTC) - timedelta(hours=request.lookback_hours)
+        try:
+            fees = await self._gateway(connection).fees_since(since)
+        except BrokerError as exc:
+            raise ApplicationError(f"fee sweep: {_why(exc)}", type=type(exc).__name__) from exc
+        recorded = 0
+        for fee in fees:
+            recorded += await self._record_closed_order_fee(fee)
+        newest = max((f.charged_at for f in fees), default=None)
+        return FeeSweepResult(recorded=recorded, next_since=newest - timedelta(minutes=5) if newest else None)
+
+    async def _record_closed_order_fee(self, fee: FeeReport) -> int:
+        order = await self._repos.orders.get(fee.client_order_id)
+        fee_store = getattr(self._repos, "fees", None)
+        if order is None or not order.is_terminal or fee_store is None or fee.fee_id in order.fee_ids:
+            return 0
+        await fee_store.add(fee)
+        order.apply_fee(fee)
+        await self._repos.orders.save(order)
+        log.info("fee %s (%s %s) added to closed order %s", fee.fee_id, fee.kind, fee.amount, fee.client_order_id)
+        return 1
 
     # ---- stream -------------------------------------------------------------------------------------
 

@@ -54,6 +54,21 @@ class SupervisorConfig(BaseModel):
     position_signal_seconds: float = Field(default=5.0, gt=0)
     reconcile_margin_seconds: float = Field(default=30.0, ge=0)
     max_iterations: int | None = Field(default=None, ge=1, description="Continue as new after this many cycles")
+    fee_sweep_seconds: float = Field(default=300.0, gt=0, description="How often fees of closed orders are swept")
+    fee_lookback_hours: float = Field(default=36.0, gt=0, description="First sweep: fees this far back")
+
+
+class FeeSweepInput(BaseModel):
+    """Sweep fees charged after their orders' workflows finished (e.g. regulatory fees posted at day end)."""
+
+    connection_id: str
+    since: datetime | None = None
+    lookback_hours: float = 36.0
+
+
+class FeeSweepResult(BaseModel):
+    recorded: int = 0
+    next_since: datetime | None = None
 
 
 class StreamPosition(BaseModel):

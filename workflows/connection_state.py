@@ -72,6 +72,9 @@ class SupervisorState(BaseModel):
     next_stream_at: datetime | None = None
     metrics: HealthMetrics = Field(default_factory=HealthMetrics)
     handled_updates: list[str] = Field(default_factory=list)
+    fee_sweep_since: datetime | None = None
+    next_fee_sweep_at: datetime | None = None
+    fees_swept: int = 0
     runs: int = 1
     iterations: int = 0
 

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from starter.search_attributes import CONNECTION_ID, CONNECTION_STATUS
 
     from . import connection_state as rules
+    from .connection_fees import FeeSweep
     from .connection_state import SupervisorInput, SupervisorState
     from .connection_stream import StreamSupervision
     from .connection_upkeep import SessionUpkeep
@@ -56,7 +57,7 @@ def connection_workflow_id(connection_id: str) -> str:
 
 
 @workflow.defn
-class ConnectionSupervisorWorkflow(StreamSupervision, SessionUpkeep):
+class ConnectionSupervisorWorkflow(StreamSupervision, SessionUpkeep, FeeSweep):
     @workflow.init
     def __init__(self, request: SupervisorInput) -> None:
         self.config = request.config
@@ -96,6 +97,8 @@ class ConnectionSupervisorWorkflow(StreamSupervision, SessionUpkeep):
             await self._keepalive()
         if self.state.authenticated:
             await self._check()
+        if self.state.authenticated and self._fee_sweep_due() and workflow.patched("fee-sweep"):
+            await self._sweep_fees()
 
     async def _sleep(self) -> None:
         until = rules.next_wake(self.state, self.config, workflow.now())

@@ -24,7 +24,7 @@ from domain.broker_integration import BrokerConnection, ConnectionCredentials, C
 from persistence.repositories.alerts import InMemoryAlertRepository
 from persistence.repositories.connection_health import ConnectionStores, InMemoryHealthSamples
 from starter.connections import ConnectionChangeRejectedError, ConnectionClient
-from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeOrders
+from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeFees, FakeOrders
 from workflows.connection_supervisor import ConnectionSupervisorWorkflow
 
 from .supervisor_fakes import FakeKeepAlive, FakeProvider, FakeRefresher, StandInOrderWorkflow, StreamBroker
@@ -100,6 +100,7 @@ class Repos:
     accounts: Any = None
     orders: FakeOrders = field(default_factory=FakeOrders)
     executions: FakeExecutions = field(default_factory=FakeExecutions)
+    fees: FakeFees = field(default_factory=FakeFees)
     statuses: Any = None
 
 
@@ -290,3 +291,31 @@ async def test_a_fill_after_the_order_workflow_finished_is_recorded_and_alerted(
 
 async def _stored(rig: Rig, cid: str, ids: list[str]) -> bool:
     return [e.execution_id for e in await rig.repos.executions.list_for_order(cid)] == ids
+
+
+async def test_fees_charged_after_an_order_closed_are_swept_into_it_once(rig: Rig) -> None:
+    from decimal import Decimal
+
+    from domain.broker_integration import BrokerOrder, FeeReport, Order
+
+    now = datetime.now(UTC)
+    closed = Order.create(BrokerOrder(client_order_id="swept-1", symbol="AAPL", side="SELL", quantity=10), now)
+    closed.submit(now)
+    closed.cancel(now)
+    still_open = Order.create(BrokerOrder(client_order_id="open-1", symbol="AAPL", side="SELL", quantity=10), now)
+    still_open.submit(now)
+    for order in (closed, still_open):
+        await rig.repos.orders.save(order)
+        rig.broker.fees.append(FeeReport(fee_id=f"REG-{order.client_order_id}", client_order_id=order.client_order_id,
+                                         kind="SEC_FEE", amount=Decimal("0.05"), charged_at=now))
+    await rig.client.up("conn-1", FAST.model_copy(update={"fee_sweep_seconds": 0.2, "stream_enabled": False}))
+    await eventually(lambda: _fee_count(rig, "swept-1", 1))
+    await asyncio.sleep(1)  # several more sweeps: still one fee
+    assert [f.fee_id for f in await rig.repos.fees.list_for_order("swept-1")] == ["REG-swept-1"]
+    stored = await rig.repos.orders.get("swept-1")
+    assert stored is not None and stored.fees == Decimal("0.05")
+    assert await rig.repos.fees.list_for_order("open-1") == []  # a running order collects its own
+
+
+async def _fee_count(rig: Rig, cid: str, count: int) -> bool:
+    return len(await rig.repos.fees.list_for_order(cid)) == count

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.models import AmendRequest, CancelRequest, OrderOutcome, OrderRequest
 from domain.broker_integration import BrokerConnection, ConnectionCredentials
-from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeOrders, FakeStatuses
+from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeFees, FakeOrders, FakeStatuses
 from worker import build_worker
 from workflows.order_workflow import OrderWorkflow, order_workflow_id
 
@@ -37,20 +37,6 @@ class Repos:
     executions: FakeExecutions
     statuses: FakeStatuses
     fees: FakeFees = field(default_factory=lambda: FakeFees())
-
-
-class FakeFees:
-    def __init__(self) -> None:
-        self.items: dict[str, Any] = {}
-
-    async def add(self, fee: Any) -> bool:
-        if fee.fee_id in self.items:
-            return False
-        self.items[fee.fee_id] = fee
-        return True
-
-    async def list_for_order(self, client_order_id: str) -> list[Any]:
-        return [f for f in self.items.values() if f.client_order_id == client_order_id]
 
 
 class FakeAccounts:

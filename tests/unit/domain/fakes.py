@@ -96,6 +96,20 @@ class FakeExecutions:
         return sorted(found, key=lambda r: r.executed_at)
 
 
+class FakeFees:
+    def __init__(self) -> None:
+        self.items: dict[str, FeeReport] = {}
+
+    async def add(self, fee: FeeReport) -> bool:
+        if fee.fee_id in self.items:
+            return False
+        self.items[fee.fee_id] = fee
+        return True
+
+    async def list_for_order(self, client_order_id: str) -> list[FeeReport]:
+        return [f for f in self.items.values() if f.client_order_id == client_order_id]
+
+
 class FakeStatuses:
     def __init__(self) -> None:
         self.items: dict[tuple[str, int], OrderStatusUpdate] = {}
