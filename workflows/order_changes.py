@@ -53,8 +53,11 @@ class OrderChanges(OrderTracking):
 
     async def _amend(self, request: AmendRequest) -> ChangeResult:
         order = self._order
-        if order.is_terminal or order.status.is_pending:
-            return ChangeResult(accepted=False, status=str(order.status), message="order cannot be amended now")
+        try:
+            # Fills may have come in since the validator ran: check again under the lock.
+            amend_rules.validate(order, request)
+        except ValueError as exc:
+            return ChangeResult(accepted=False, status=str(order.status), message=str(exc))
         new_order = amend_rules.amended_order(order, request)
         self._track(order.request_amend(workflow.now()))
         await self._flush()
