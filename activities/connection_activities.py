@@ -23,9 +23,11 @@ from domain.broker_integration import (
     BrokerGateway,
     ConnectionCredentials,
     ConnectionNotReadyError,
+    DomainError,
     ExecutionReport,
     FeeReport,
     NotFoundError,
+    Order,
 )
 from persistence.repositories.connection_health import ConnectionStores, HealthSample, stores_for
 
@@ -281,13 +283,28 @@ class ConnectionActivities:
         log.info("fee %s (%s %s) added to closed order %s", fee.fee_id, fee.kind, fee.amount, fee.client_order_id)
         return 1
 
+    async def _apply_late_fill(self, order: Order, report: ExecutionReport) -> None:
+        try:
+            update = order.apply_execution(report)
+        except DomainError as exc:  # already in the order (e.g. its last poll saw it), or an overfill
+            log.warning("late fill %s not added to order %s: %s", report.execution_id, order.client_order_id, exc)
+            return
+        await self._repos.orders.save(order)
+        if update is not None:
+            await self._repos.statuses.append(update)
+
     # ---- stream -------------------------------------------------------------------------------------
 
     async def _record_late_fill(self, report: ExecutionReport) -> None:
-        """Store a fill of a finished order (once) and raise an alert; fills of unknown orders are skipped."""
-        if await self._repos.orders.get(report.client_order_id) is None:
+        """Store a fill of a finished order (once), add it to the order, and raise an alert.
+
+        Fills of orders brokerflow does not know are skipped.
+        """
+        order = await self._repos.orders.get(report.client_order_id)
+        if order is None:
             return
         if await self._repos.executions.add(report):
+            await self._apply_late_fill(order, report)
             await self.stores.alerts.raise_alert(
                 f"order_late_fill_{report.execution_id}", f"order:{report.client_order_id}", "WARNING",
                 _late_fill_message(report), {"execution_id": report.execution_id})

@@ -24,7 +24,7 @@ from domain.broker_integration import BrokerConnection, ConnectionCredentials, C
 from persistence.repositories.alerts import InMemoryAlertRepository
 from persistence.repositories.connection_health import ConnectionStores, InMemoryHealthSamples
 from starter.connections import ConnectionChangeRejectedError, ConnectionClient
-from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeFees, FakeOrders
+from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeFees, FakeOrders, FakeStatuses
 from workflows.connection_supervisor import ConnectionSupervisorWorkflow
 
 from .supervisor_fakes import FakeKeepAlive, FakeProvider, FakeRefresher, StandInOrderWorkflow, StreamBroker
@@ -101,7 +101,7 @@ class Repos:
     orders: FakeOrders = field(default_factory=FakeOrders)
     executions: FakeExecutions = field(default_factory=FakeExecutions)
     fees: FakeFees = field(default_factory=FakeFees)
-    statuses: Any = None
+    statuses: FakeStatuses = field(default_factory=FakeStatuses)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -287,6 +287,9 @@ async def test_a_fill_after_the_order_workflow_finished_is_recorded_and_alerted(
     assert await rig.repos.executions.list_for_order("stranger-1") == []
     alerts = await rig.alerts.list_open("order:closed-1")
     assert [a.kind for a in alerts] == ["order_late_fill_LATE1"]
+    stored = await rig.repos.orders.get("closed-1")
+    assert stored is not None and stored.status == "CANCELED" and stored.filled_quantity == 1
+    assert stored.late_fills == 1 and stored.execution_ids == ["LATE1"]
 
 
 async def _stored(rig: Rig, cid: str, ids: list[str]) -> bool:
