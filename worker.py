@@ -8,18 +8,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.auth_plugins import AuthPlugins
 from activities.connection_activities import ConnectionActivities
 from activities.order_activities import OrderActivities
 from activities.sessions import SessionPool
+from brokers.registry import GatewayRegistry, SystemClock
 from domain.broker_integration import Clock, GatewayProvider
+from persistence.repositories.connection_health import ConnectionStores
 
-__all__ = ["build_worker", "main", "run"]
+__all__ = ["RunningWorker", "build_worker", "main", "run", "running_worker"]
 
 log = logging.getLogger("brokerflow.worker")
 
@@ -40,11 +46,13 @@ def build_worker(
     *,
     max_concurrent_activities: int = 100,
     max_concurrent_workflow_tasks: int = 100,
+    stores: ConnectionStores | None = None,
+    plugins: AuthPlugins | None = None,
 ) -> tuple[Worker, SessionPool]:
     """A worker for the order workflows with activities bound to `repositories` and `provider`."""
     sessions = SessionPool(repositories.connections, provider, clock)
     activities = OrderActivities(repositories, sessions)
-    connections = ConnectionActivities(repositories, sessions)
+    connections = ConnectionActivities(repositories, sessions, stores, plugins)
     worker = Worker(
         client,
         task_queue=task_queue,
@@ -59,9 +67,34 @@ def build_worker(
     return worker, sessions
 
 
+@dataclass
+class RunningWorker:
+    """A worker that is polling, with the session pool and gateway registry it owns."""
+
+    worker: Worker
+    sessions: SessionPool
+    registry: GatewayRegistry
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client, repositories: Any, task_queue: str, *, registry: GatewayRegistry | None = None,
+    **options: Any,
+) -> AsyncIterator[RunningWorker]:
+    """Run a worker (gateways from a registry reading credentials from `repositories`) until the block ends."""
+    registry = registry or GatewayRegistry(credentials=repositories.connections.get_credentials)
+    worker, sessions = build_worker(client, repositories, registry, SystemClock(), task_queue, **options)
+    try:
+        async with worker:
+            yield RunningWorker(worker, sessions, registry)
+    finally:
+        await sessions.close()
+        await registry.aclose()
+
+
 async def run() -> None:
     """Connect to Temporal and PostgreSQL from the settings and run until SIGTERM/SIGINT."""
-    from brokers.registry import SystemClock, install_defaults
+    from brokers.registry import install_defaults
     from persistence import open_repositories
     from persistence.migrate import upgrade
     from starter.client import connect
@@ -74,21 +107,18 @@ async def run() -> None:
     client = await connect(settings)
     repositories = await open_repositories(database_url, data_dir=settings.resolved_data_dir)
     registry = install_defaults(credentials=repositories.connections.get_credentials)
-    worker, sessions = build_worker(
-        client, repositories, registry, SystemClock(), settings.task_queue,
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queue %s", settings.task_queue)
-    async with worker:
+    async with running_worker(
+        client, repositories, settings.task_queue, registry=registry,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+    ):
         await stop.wait()
         log.info("shutting down: finishing in-flight activities")
-    await sessions.close()
-    await registry.aclose()
     await repositories.close()
 
 

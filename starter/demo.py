@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 
 from activities.models import OrderOutcome
-from brokers.registry import GatewayRegistry, SystemClock
 from domain.broker_integration import BrokerConnection, ConnectionCredentials
 from persistence import Repositories, open_repositories
 from simulator.testing import SimulatorProcess
@@ -61,18 +60,14 @@ async def _with_worker(settings: Settings, repos: Repositories, sim: SimulatorPr
     for symbol, price in PRICES.items():
         await asyncio.to_thread(sim.admin.set_price, symbol, str(price), 0)
     client = await connect(settings)
-    registry = GatewayRegistry(credentials=repos.connections.get_credentials)
-    from worker import build_worker
+    from worker import running_worker
 
-    worker, sessions = build_worker(client, repos, registry, SystemClock(), settings.task_queue)
-    async with worker:
+    async with running_worker(client, repos, settings.task_queue):
         orders = OrderClient(client, settings.task_queue)
         outcomes = await _run_basket(orders, sim, basket(MARGIN, CASH))
         ok = await _report(settings, repos, sim, outcomes)
         if keep_running:
             await _wait_for_ctrl_c(settings)
-    await sessions.close()
-    await registry.aclose()
     return ok
 
 

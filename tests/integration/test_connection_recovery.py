@@ -18,23 +18,18 @@ from typing import Any
 import pytest_asyncio
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.auth_plugins import AuthPlugins
-from activities.connection_activities import ConnectionActivities, alert_subject
+from activities.connection_activities import alert_subject
 from activities.connection_models import ConnectionHealth, SupervisorConfig
 from activities.models import OrderRequest
-from activities.order_activities import OrderActivities
-from activities.sessions import SessionPool
-from brokers.registry import GatewayRegistry, SystemClock
 from domain.broker_integration import BrokerConnection, ConnectionCredentials
 from persistence import Repositories
 from persistence.repositories.connection_health import ConnectionStores, stores_for
 from simulator.testing import SimulatorHandle, running_simulator
 from starter.connections import ConnectionClient
 from starter.orders import OrderClient
-from workflows.connection_supervisor import ConnectionSupervisorWorkflow
-from workflows.order_workflow import OrderWorkflow
+from worker import running_worker
 
 CONN = "alpaca-sim"
 FAST = SupervisorConfig(health_interval_seconds=0.2, check_timeout_seconds=5, error_window=4,
@@ -93,21 +88,13 @@ async def stack(temporal_env: WorkflowEnvironment, repositories: Repositories, t
                                                              base_url=sim.base_url))
         await repositories.connections.save_credentials(
             CONN, ConnectionCredentials(api_key="SIMKEY", api_secret=SecretStr("SIMSECRET")))
-        registry = GatewayRegistry(credentials=repositories.connections.get_credentials)
-        sessions = SessionPool(repositories.connections, registry, SystemClock())
         stores, plugins = stores_for(repositories), AuthPlugins()
-        activities = [*OrderActivities(repositories, sessions).methods(),
-                      *ConnectionActivities(repositories, sessions, stores, plugins).methods()]
-        worker = Worker(temporal_env.client, task_queue=task_queue, activities=activities,
-                        workflows=[OrderWorkflow, ConnectionSupervisorWorkflow])
-        async with worker:
+        async with running_worker(temporal_env.client, repositories, task_queue, stores=stores, plugins=plugins):
             connections = ConnectionClient(temporal_env.client, task_queue)
             yield Stack(sim, repositories, stores, OrderClient(temporal_env.client, task_queue), connections,
                         plugins)
             with contextlib.suppress(Exception):  # the test may have stopped it already
                 await connections.down(CONN, "test over", wait=20)
-        await sessions.close()
-        await registry.aclose()
 
 
 def order(**fields: Any) -> OrderRequest:

@@ -14,12 +14,11 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from activities.models import AmendRequest, OrderRequest
-from brokers.registry import GatewayRegistry, SystemClock
 from domain.broker_integration import BrokerConnection, ConnectionCredentials, InvalidOrderError
 from persistence import Repositories
 from simulator.testing import SimulatorHandle, running_simulator
 from starter.orders import OrderChangeRejectedError, OrderClient
-from worker import build_worker
+from worker import running_worker
 
 
 @dataclass
@@ -48,12 +47,8 @@ async def stack(temporal_env: WorkflowEnvironment, repositories: Repositories, t
     async with running_simulator(autotick=True) as sim:
         await register(repositories, "alpaca-sim", sim.base_url, "SIMKEY", "SIMSECRET")
         await register(repositories, "alpaca-cash", sim.base_url, "SIMKEY2", "SIMSECRET2")
-        registry = GatewayRegistry(credentials=repositories.connections.get_credentials)
-        worker, sessions = build_worker(temporal_env.client, repositories, registry, SystemClock(), task_queue)
-        async with worker:
+        async with running_worker(temporal_env.client, repositories, task_queue):
             yield Stack(sim, OrderClient(temporal_env.client, task_queue), repositories)
-        await sessions.close()
-        await registry.aclose()
 
 
 def request(**fields: Any) -> OrderRequest:

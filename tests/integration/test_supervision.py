@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from brokers.registry import GatewayRegistry, SystemClock
+from brokers.registry import SystemClock
 from domain.broker_integration import BrokerConnection, BrokerConnectionManager, ConnectionCredentials, runtime
 from persistence import Repositories
 from simulator.testing import running_simulator
 from starter.connections import ConnectionClient
 from starter.supervision import install_supervisor
-from worker import build_worker
+from worker import running_worker
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -23,11 +23,10 @@ async def supervised(temporal_env: WorkflowEnvironment, repositories: Repositori
     async with running_simulator(autotick=True) as sim:
         await repositories.connections.save(BrokerConnection(connection_id="sup-1", broker="alpaca",
                                                              base_url=sim.base_url))
-        registry = GatewayRegistry(credentials=repositories.connections.get_credentials)
-        worker, sessions = build_worker(temporal_env.client, repositories, registry, SystemClock(), task_queue)
-        async with worker:
+        async with running_worker(temporal_env.client, repositories, task_queue) as running:
             install_supervisor(temporal_env.client, task_queue)
-            manager = BrokerConnectionManager(repositories.connections, gateways=registry, clock=SystemClock())
+            manager = BrokerConnectionManager(repositories.connections, gateways=running.registry,
+                                              clock=SystemClock())
             await manager.register_connection(
                 BrokerConnection(connection_id="sup-1", broker="alpaca", base_url=sim.base_url),
                 ConnectionCredentials(api_key="SIMKEY", api_secret="SIMSECRET"))
@@ -35,8 +34,6 @@ async def supervised(temporal_env: WorkflowEnvironment, repositories: Repositori
                 yield manager, ConnectionClient(temporal_env.client, task_queue)
             finally:
                 runtime.reset()
-        await sessions.close()
-        await registry.aclose()
 
 
 async def test_establish_connection_starts_one_supervisor(
