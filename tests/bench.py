@@ -43,8 +43,15 @@ async def bench_workflows(count: int = 100, concurrency: int = 20) -> None:
     from starter.orders import OrderClient
     from starter.search_attributes import SEARCH_ATTRIBUTE_KEYS
     from tests.conftest import temporal_binary
-    from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeOrders, FakeStatuses
-    from tests.workflows.fake_broker import FakeBroker, FakeProvider
+    from tests.unit.domain.fakes import (
+        FakeClock,
+        FakeConnections,
+        FakeExecutions,
+        FakeOrders,
+        FakeProvider,
+        FakeStatuses,
+    )
+    from tests.workflows.fake_broker import FakeBroker
     from tests.workflows.test_order_workflow import FakeAccounts, Repos
     from worker import build_worker
 

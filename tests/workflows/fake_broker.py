@@ -11,9 +11,7 @@ from domain.broker_integration import (
     AmbiguousOutcomeError,
     BrokerAccount,
     BrokerCapabilities,
-    BrokerConnection,
     BrokerDuplicateOrderError,
-    BrokerGateway,
     BrokerOrder,
     BrokerOrderNotFoundError,
     BrokerRejectedError,
@@ -179,10 +177,3 @@ class FakeBroker:
     async def close(self) -> None:
         return None
 
-
-class FakeProvider:
-    def __init__(self, broker: FakeBroker) -> None:
-        self.broker = broker
-
-    def gateway_for(self, connection: BrokerConnection) -> BrokerGateway:
-        return self.broker

@@ -78,13 +78,6 @@ class StreamBroker(FakeBroker):
         return event
 
 
-class FakeProvider:
-    def __init__(self, broker: StreamBroker) -> None:
-        self.broker = broker
-
-    def gateway_for(self, connection: BrokerConnection) -> BrokerGateway:
-        return self.broker
-
 
 class FakeRefresher:
     """Rotates tokens: access-N / refresh-N, each valid for `ttl` seconds; fails while `fail` is set."""

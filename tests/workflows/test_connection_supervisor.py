@@ -24,10 +24,18 @@ from domain.broker_integration import BrokerConnection, ConnectionCredentials, C
 from persistence.repositories.alerts import InMemoryAlertRepository
 from persistence.repositories.connection_health import ConnectionStores, InMemoryHealthSamples
 from starter.connections import ConnectionChangeRejectedError, ConnectionClient
-from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeFees, FakeOrders, FakeStatuses
+from tests.unit.domain.fakes import (
+    FakeClock,
+    FakeConnections,
+    FakeExecutions,
+    FakeFees,
+    FakeOrders,
+    FakeProvider,
+    FakeStatuses,
+)
 from workflows.connection_supervisor import ConnectionSupervisorWorkflow
 
-from .supervisor_fakes import FakeKeepAlive, FakeProvider, FakeRefresher, StandInOrderWorkflow, StreamBroker
+from .supervisor_fakes import FakeKeepAlive, FakeRefresher, StandInOrderWorkflow, StreamBroker
 
 FAST = SupervisorConfig(health_interval_seconds=0.1, check_timeout_seconds=5, error_window=4,
                         degraded_error_rate=0.25, fail_after=3, reconnect_initial_seconds=0.1,

@@ -20,11 +20,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.models import AmendRequest, CancelRequest, OrderOutcome, OrderRequest
 from domain.broker_integration import BrokerConnection, ConnectionCredentials
-from tests.unit.domain.fakes import FakeClock, FakeConnections, FakeExecutions, FakeFees, FakeOrders, FakeStatuses
+from tests.unit.domain.fakes import (
+    FakeClock,
+    FakeConnections,
+    FakeExecutions,
+    FakeFees,
+    FakeOrders,
+    FakeProvider,
+    FakeStatuses,
+)
 from worker import build_worker
 from workflows.order_workflow import OrderWorkflow, order_workflow_id
 
-from .fake_broker import FakeBroker, FakeProvider
+from .fake_broker import FakeBroker
 
 HISTORIES = Path(__file__).resolve().parents[1] / "resources" / "histories"
 

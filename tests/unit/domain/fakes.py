@@ -218,7 +218,9 @@ class FakeGateway:
 
 
 class FakeProvider:
-    def __init__(self, gateway: FakeGateway) -> None:
+    """Every connection gets the one scripted gateway."""
+
+    def __init__(self, gateway: BrokerGateway) -> None:
         self.gateway = gateway
 
     def gateway_for(self, connection: BrokerConnection) -> BrokerGateway:
