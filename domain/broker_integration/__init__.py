@@ -1,6 +1,14 @@
 """brokerflow's broker integration domain: pure model, rules, ports and services (no I/O)."""
 
-from .entities import BrokerAccount, BrokerConnection, ConnectionEvent, Position
+from .entities import (
+    BrokerAccount,
+    BrokerConnection,
+    ConnectionEvent,
+    GoodFaithViolation,
+    Position,
+    Settlement,
+    UnsettledPurchase,
+)
 from .enums import (
     AccountType,
     AssetClass,
@@ -105,6 +113,7 @@ __all__ = [
     "FeeReportRepository",
     "ForeignReportError",
     "GatewayProvider",
+    "GoodFaithViolation",
     "IllegalTransitionError",
     "InvalidOrderError",
     "NotFoundError",
@@ -124,8 +133,10 @@ __all__ = [
     "PreTradeRejectedError",
     "Problem",
     "SessionInfo",
+    "Settlement",
     "SubmissionResult",
     "TimeInForce",
     "TradeEvent",
     "TradeEventKind",
+    "UnsettledPurchase",
 ]

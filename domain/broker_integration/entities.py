@@ -5,7 +5,7 @@ The Order aggregate lives in order.py and is re-exported here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
@@ -15,7 +15,16 @@ from .errors import ConnectionNotReadyError
 from .order import Order
 from .value_objects import utc
 
-__all__ = ["BrokerAccount", "BrokerConnection", "ConnectionEvent", "Order", "Position"]
+__all__ = [
+    "BrokerAccount",
+    "BrokerConnection",
+    "ConnectionEvent",
+    "GoodFaithViolation",
+    "Order",
+    "Position",
+    "Settlement",
+    "UnsettledPurchase",
+]
 
 C = ConnectionStatus
 _ALLOWED: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {
@@ -127,16 +136,54 @@ class BrokerConnection(BaseModel):
 
 
 class Position(BaseModel):
-    """A holding in one symbol; negative quantity is short."""
+    """A holding in one symbol; negative quantity is short. Average-cost accounting."""
 
     symbol: str
     quantity: Decimal
     avg_entry_price: Decimal = Decimal("0")
     market_value: Decimal = Decimal("0")
+    last_price: Decimal | None = None
+    realized_pnl: Decimal = Decimal("0")
+    unrealized_pnl: Decimal = Decimal("0")
+
+    @property
+    def cost_basis(self) -> Decimal:
+        """What the open quantity cost (signed like the quantity)."""
+        return self.quantity * self.avg_entry_price
+
+
+class Settlement(BaseModel):
+    """Sale proceeds that become settled cash on `settles_on` (T+1 for US equities)."""
+
+    amount: Decimal
+    settles_on: date
+    symbol: str | None = None
+
+
+class UnsettledPurchase(BaseModel):
+    """Shares bought with unsettled funds: selling them before `funds_settle_on` is a good-faith violation."""
+
+    symbol: str
+    quantity: Decimal
+    funds_settle_on: date
+
+
+class GoodFaithViolation(BaseModel):
+    """A security bought with unsettled funds and sold before those funds settled (cash accounts)."""
+
+    symbol: str
+    trade_date: date
+    quantity: Decimal
+    funds_settle_on: date
 
 
 class BrokerAccount(BaseModel):
-    """A trading account behind a connection: balances, positions and margin figures."""
+    """A trading account behind a connection: balances, positions, margin figures and the local ledger.
+
+    `cash`, `equity`, `buying_power`, `initial_margin`, `maintenance_margin` are the broker's latest figures
+    (updated locally after each fill until the next synchronisation); `pending_settlements`, `day_trades`,
+    `opened_today` and `unsettled_purchases` are our own bookkeeping, which the broker does not report.
+    """
 
     account_id: str = Field(min_length=1)
     connection_id: str = Field(min_length=1)
@@ -149,10 +196,20 @@ class BrokerAccount(BaseModel):
     buying_power: Decimal = Decimal("0")
     initial_margin: Decimal = Decimal("0")
     maintenance_margin: Decimal = Decimal("0")
+    last_equity: Decimal = Decimal("0")
+    last_maintenance_margin: Decimal = Decimal("0")
     pattern_day_trader: bool = False
     day_trade_count: int = 0
     shorting_enabled: bool = False
+    allow_unsettled_funds: bool = False
+    realized_pnl: Decimal = Decimal("0")
     positions: dict[str, Position] = Field(default_factory=dict)
+    pending_settlements: list[Settlement] = Field(default_factory=list)
+    unsettled_purchases: list[UnsettledPurchase] = Field(default_factory=list)
+    good_faith_violations: list[GoodFaithViolation] = Field(default_factory=list)
+    day_trades: list[date] = Field(default_factory=list)
+    opened_today: dict[str, Decimal] = Field(default_factory=dict)
+    trade_date: date | None = None
     updated_at: datetime | None = None
 
     def position_quantity(self, symbol: str) -> Decimal:

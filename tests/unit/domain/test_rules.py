@@ -1,3 +1,4 @@
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from domain.broker_integration import (
     OrderType,
     Position,
     PreTradeRejectedError,
+    Settlement,
     TimeInForce,
 )
 from domain.broker_integration.rules.buying_power import check_pre_trade, required_buying_power
@@ -21,6 +23,8 @@ def account(kind: AccountType, **kw: object) -> BrokerAccount:
         account_id="a", connection_id="c", account_number="PA12345678", account_type=kind,
         cash=Decimal("10000"), settled_cash=Decimal("4000"), equity=Decimal("10000"),
         buying_power=Decimal("20000"), positions={"AAPL": Position(symbol="AAPL", quantity=Decimal("10"))},
+        # 6,000 of the cash is sale proceeds not yet settled
+        pending_settlements=[Settlement(amount=Decimal("6000"), settles_on=date(2026, 11, 24))],
     )
     fields.update(kw)
     return BrokerAccount(**fields)

@@ -1,0 +1,196 @@
+"""The account ledger: fills applied to cash and positions, T+1 settlement, day trades, good-faith violations.
+
+Pure functions over `BrokerAccount`: each returns a new account and never mutates its argument. Dates are
+trade dates in the market's calendar (the caller passes them; the domain reads no clock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from ..entities import BrokerAccount, GoodFaithViolation, Position, Settlement, UnsettledPurchase
+from ..enums import AccountType, OrderSide
+
+__all__ = [
+    "FillEffect",
+    "apply_fill",
+    "business_days_back",
+    "day_trade_count",
+    "mark_to_market",
+    "next_business_day",
+    "roll_to",
+    "settled_cash",
+]
+
+ZERO = Decimal("0")
+DAY_TRADE_WINDOW = 5  # business days
+
+
+def next_business_day(day: date, holidays: Collection[date] = ()) -> date:
+    """The first business day strictly after `day`: the T+1 settlement date of a trade on `day`."""
+    nxt = day + timedelta(days=1)
+    while nxt.weekday() >= 5 or nxt in holidays:
+        nxt += timedelta(days=1)
+    return nxt
+
+
+def business_days_back(today: date, count: int, holidays: Collection[date] = ()) -> list[date]:
+    """`count` business days ending with `today` (today included when it is a business day)."""
+    days: list[date] = []
+    day = today
+    while len(days) < count:
+        if day.weekday() < 5 and day not in holidays:
+            days.append(day)
+        day -= timedelta(days=1)
+    return days
+
+
+def settled_cash(account: BrokerAccount, today: date) -> Decimal:
+    """Cash less the sale proceeds that have not settled by `today`."""
+    pending = sum((s.amount for s in account.pending_settlements if s.settles_on > today), ZERO)
+    return account.cash - pending
+
+
+def day_trade_count(account: BrokerAccount, today: date, holidays: Collection[date] = ()) -> int:
+    """Day trades in the last five business days, today included (the pattern-day-trader window)."""
+    window = set(business_days_back(today, DAY_TRADE_WINDOW, holidays))
+    return sum(1 for d in account.day_trades if d in window)
+
+
+def roll_to(account: BrokerAccount, today: date) -> BrokerAccount:
+    """Start a new trade date: settled proceeds and funded purchases drop out, today's openings reset.
+
+    The end-of-day figures (`last_equity`, `last_maintenance_margin`) are the broker's; a sync sets them.
+    """
+    if account.trade_date == today:
+        return account
+    return account.model_copy(deep=True, update={
+        "trade_date": today,
+        "opened_today": {},
+        "pending_settlements": [s for s in account.pending_settlements if s.settles_on > today],
+        "unsettled_purchases": [p for p in account.unsettled_purchases if p.funds_settle_on > today],
+    })
+
+
+@dataclass(frozen=True)
+class FillEffect:
+    """What one fill did to an account."""
+
+    account: BrokerAccount
+    realized_pnl: Decimal
+    day_trade: bool
+    good_faith_violation: GoodFaithViolation | None
+
+
+def _signed(side: OrderSide, quantity: Decimal) -> Decimal:
+    return quantity if side.is_buy else -quantity
+
+
+def _move_position(position: Position | None, symbol: str, signed_qty: Decimal,
+                   price: Decimal) -> tuple[Position | None, Decimal, Decimal]:
+    """Average cost: opening adds to the average, reducing realizes P&L. Returns (position, realized, closed)."""
+    before = position.quantity if position else ZERO
+    avg = position.avg_entry_price if position else ZERO
+    realized_before = position.realized_pnl if position else ZERO
+    closing = before != 0 and (before > 0) != (signed_qty > 0)
+    closed = min(abs(signed_qty), abs(before)) if closing else ZERO
+    realized = closed * (price - avg) * (1 if before > 0 else -1) if closing else ZERO
+    after = before + signed_qty
+    if not closing:
+        avg = (abs(before) * avg + abs(signed_qty) * price) / abs(after)
+    elif after != 0 and (after > 0) != (before > 0):
+        avg = price  # flipped through zero: the remainder opened at this price
+    if after == 0:
+        return None, realized, closed
+    last = position.last_price if position and position.last_price is not None else price
+    moved = Position(symbol=symbol, quantity=after, avg_entry_price=avg, last_price=last,
+                     market_value=after * last, unrealized_pnl=(last - avg) * after,
+                     realized_pnl=realized_before + realized)
+    return moved, realized, closed
+
+
+def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity: Decimal, price: Decimal,
+               fees: Decimal = ZERO, trade_date: date, holidays: Collection[date] = ()) -> FillEffect:
+    """Book one execution at once, before the broker's next figures arrive.
+
+    Cash moves by the notional and the fees; a sale's proceeds settle T+1; a buy in an account that trades on
+    settled funds records the part paid with unsettled proceeds, and selling that purchase before those funds
+    settle is a good-faith violation; closing shares opened the same day is a day trade.
+    """
+    account = roll_to(account, trade_date)
+    signed = _signed(side, quantity)
+    notional = quantity * price
+    cash_accounting = account.account_type is not AccountType.MARGIN
+    purchases = list(account.unsettled_purchases)
+    violation: GoodFaithViolation | None = None
+    if cash_accounting and signed > 0:
+        unsettled_used = min(max(notional - max(settled_cash(account, trade_date), ZERO), ZERO), notional)
+        if unsettled_used > 0:
+            pending = [s.settles_on for s in account.pending_settlements if s.settles_on > trade_date]
+            funds_settle_on = max(pending, default=next_business_day(trade_date, holidays))
+            share = (quantity * unsettled_used / notional) if notional else quantity
+            purchases.append(UnsettledPurchase(symbol=symbol, quantity=share, funds_settle_on=funds_settle_on))
+    elif cash_accounting and signed < 0:
+        remaining = quantity
+        kept: list[UnsettledPurchase] = []
+        for purchase in purchases:
+            if purchase.symbol == symbol and remaining > 0 and purchase.funds_settle_on > trade_date:
+                sold = min(purchase.quantity, remaining)
+                remaining -= sold
+                if violation is None:
+                    violation = GoodFaithViolation(symbol=symbol, trade_date=trade_date, quantity=sold,
+                                                   funds_settle_on=purchase.funds_settle_on)
+                else:
+                    violation = violation.model_copy(update={"quantity": violation.quantity + sold})
+                if purchase.quantity > sold:
+                    kept.append(purchase.model_copy(update={"quantity": purchase.quantity - sold}))
+            else:
+                kept.append(purchase)
+        purchases = kept
+    position, realized, closed = _move_position(account.positions.get(symbol), symbol, signed, price)
+    positions = dict(account.positions)
+    if position is None:
+        positions.pop(symbol, None)
+    else:
+        positions[symbol] = position
+    opened_before = account.opened_today.get(symbol, ZERO)
+    day_trade = closed > 0 and opened_before > 0
+    opened = dict(account.opened_today)
+    opened[symbol] = max(opened_before - closed, ZERO) + quantity - closed
+    settlements = list(account.pending_settlements)
+    if signed < 0:
+        settlements.append(Settlement(amount=notional, settles_on=next_business_day(trade_date, holidays),
+                                      symbol=symbol))
+    cash = account.cash - signed * price - fees
+    updated = account.model_copy(deep=True, update={
+        "cash": cash,
+        "positions": positions,
+        "pending_settlements": settlements,
+        "unsettled_purchases": purchases,
+        "opened_today": opened,
+        "realized_pnl": account.realized_pnl + realized,
+        "day_trades": [*account.day_trades, trade_date] if day_trade else list(account.day_trades),
+        "good_faith_violations": [*account.good_faith_violations, *([violation] if violation else [])],
+    })
+    updated = updated.model_copy(update={
+        "settled_cash": settled_cash(updated, trade_date),
+        "day_trade_count": day_trade_count(updated, trade_date, holidays),
+        "equity": cash + sum((p.market_value for p in positions.values()), ZERO),
+    })
+    return FillEffect(account=updated, realized_pnl=realized, day_trade=day_trade, good_faith_violation=violation)
+
+
+def mark_to_market(account: BrokerAccount, prices: Mapping[str, Decimal]) -> BrokerAccount:
+    """Value positions at `prices` (symbols without a price keep their last mark); equity follows."""
+    positions = {}
+    for symbol, position in account.positions.items():
+        last = prices.get(symbol, position.last_price if position.last_price is not None else position.avg_entry_price)
+        positions[symbol] = position.model_copy(update={
+            "last_price": last, "market_value": position.quantity * last,
+            "unrealized_pnl": (last - position.avg_entry_price) * position.quantity,
+        })
+    equity = account.cash + sum((p.market_value for p in positions.values()), ZERO)
+    return account.model_copy(deep=True, update={"positions": positions, "equity": equity})

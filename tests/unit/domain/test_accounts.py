@@ -1,0 +1,185 @@
+"""Worked examples: buying power after a buy, a sell, a short and a day trade, for each account type."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+
+from domain.broker_integration import AccountType, BrokerAccount, BrokerOrder, OrderSide, PreTradeRejectedError
+from domain.broker_integration.rules.accounting import apply_fill, mark_to_market, next_business_day, roll_to
+from domain.broker_integration.rules.buying_power import (
+    ReservedTotals,
+    check_pre_trade,
+    reservation_for,
+    reserved_totals,
+)
+from domain.broker_integration.rules.fees import ALPACA_EQUITIES, FeeEstimate, compare_fees, estimate_fees
+from domain.broker_integration.rules.margin import compute_figures
+
+MON, TUE, FRI = date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 27)
+
+
+def account(kind: AccountType, cash: str = "10000", **kw: object) -> BrokerAccount:
+    return BrokerAccount(account_id="acc", connection_id="c", account_number="PA00001234", account_type=kind,
+                         cash=D(cash), settled_cash=D(cash), equity=D(cash), trade_date=MON, **kw)
+
+
+def fill(acc: BrokerAccount, side: str, qty: str, price: str, day: date = MON, symbol: str = "AAPL",
+         fees: str = "0") -> BrokerAccount:
+    return apply_fill(acc, symbol=symbol, side=OrderSide(side), quantity=D(qty), price=D(price), fees=D(fees),
+                      trade_date=day).account
+
+
+def order(side: str, qty: str, symbol: str = "AAPL", **kw: object) -> BrokerOrder:
+    return BrokerOrder(client_order_id="o1", symbol=symbol, side=side, quantity=D(qty), **kw)
+
+
+def test_settlement_is_the_next_business_day() -> None:
+    assert next_business_day(MON) == TUE
+    assert next_business_day(FRI) == date(2026, 11, 30)
+    assert next_business_day(date(2026, 11, 25), holidays={date(2026, 11, 26)}) == FRI
+
+
+def test_cash_account_buy_then_sell_waits_for_settlement() -> None:
+    acc = fill(account(AccountType.CASH), "BUY", "50", "100")
+    figures = compute_figures(acc, MON)
+    assert (acc.cash, figures.settled_cash, figures.buying_power) == (D("5000"), D("5000"), D("5000"))
+    fees = estimate_fees(ALPACA_EQUITIES, OrderSide.SELL, D("50"), D("110"))
+    assert fees == FeeEstimate(sec_fee=D("0.16"), finra_taf=D("0.01"))  # 5,500 x 27.80/1e6 = 0.1529 -> 0.16
+    acc = fill(acc, "SELL", "50", "110", fees=str(fees.total))
+    assert acc.cash == D("10499.83") and acc.realized_pnl == D("500")
+    assert acc.positions == {}
+    assert compute_figures(acc, MON).buying_power == D("4999.83")  # the 5,500 of proceeds settle Tuesday
+    assert compute_figures(acc, TUE).buying_power == D("10499.83")
+    with pytest.raises(PreTradeRejectedError) as info:
+        check_pre_trade(order("BUY", "60"), acc, D("100"), today=MON)
+    assert info.value.code == "INSUFFICIENT_BUYING_POWER"
+    assert "$6,000.00" in info.value.message and "$4,999.83" in info.value.message
+    check_pre_trade(order("BUY", "60"), roll_to(acc, TUE), D("100"), today=TUE)
+
+
+def test_cash_account_cannot_short_and_sells_only_what_it_holds() -> None:
+    acc = fill(account(AccountType.CASH), "BUY", "10", "100")
+    with pytest.raises(PreTradeRejectedError) as info:
+        check_pre_trade(order("SELL_SHORT", "1"), acc, D("100"), today=MON)
+    assert info.value.code == "SHORT_NOT_ALLOWED"
+    with pytest.raises(PreTradeRejectedError) as info:
+        check_pre_trade(order("SELL", "8"), acc, D("100"), today=MON,
+                        reserved=ReservedTotals(sell_quantity=D("3"), orders=1))
+    assert info.value.code == "INSUFFICIENT_POSITION"
+    check_pre_trade(order("SELL", "7"), acc, D("100"), today=MON, reserved=ReservedTotals(sell_quantity=D("3")))
+
+
+def test_good_faith_violation_detected_and_refused() -> None:
+    acc = account(AccountType.CASH, cash="0", allow_unsettled_funds=True)
+    acc = fill(acc, "BUY", "10", "100", day=date(2026, 11, 20), symbol="XYZ").model_copy(update={"cash": D("0")})
+    acc = fill(acc, "SELL", "10", "100", symbol="XYZ")  # 1,000 of proceeds, settling Tuesday
+    assert compute_figures(acc, MON).settled_cash == D("0")
+    assert compute_figures(acc, MON).buying_power == D("1000")  # limited margin: unsettled funds may be spent
+    acc = fill(acc, "BUY", "10", "100", symbol="ABC")
+    assert [(p.symbol, p.quantity, p.funds_settle_on) for p in acc.unsettled_purchases] == [("ABC", D("10"), TUE)]
+    with pytest.raises(PreTradeRejectedError) as info:
+        check_pre_trade(order("SELL", "10", symbol="ABC"), acc, D("100"), today=MON)
+    assert info.value.code == "GOOD_FAITH_VIOLATION" and "2026-11-24" in info.value.message
+    effect = apply_fill(acc, symbol="ABC", side=OrderSide.SELL, quantity=D("4"), price=D("101"), trade_date=MON)
+    assert effect.good_faith_violation is not None and effect.good_faith_violation.quantity == D("4")
+    assert len(effect.account.good_faith_violations) == 1
+    check_pre_trade(order("SELL", "10", symbol="ABC"), roll_to(acc, TUE), D("100"), today=TUE)
+
+
+def test_margin_account_buy_and_sell_reg_t() -> None:
+    acc = account(AccountType.MARGIN)
+    assert compute_figures(acc, MON).buying_power == D("20000")
+    acc = fill(acc, "BUY", "100", "100")
+    f = compute_figures(acc, MON)
+    assert (f.cash, f.long_market_value, f.equity) == (D("0"), D("10000"), D("10000"))
+    assert (f.initial_margin, f.maintenance_margin, f.buying_power) == (D("5000"), D("2500"), D("10000"))
+    acc = mark_to_market(fill(acc, "SELL", "50", "110"), {"AAPL": D("110")})
+    f = compute_figures(acc, MON)
+    assert (f.cash, f.long_market_value, f.equity) == (D("5500"), D("5500"), D("11000"))
+    assert (f.initial_margin, f.buying_power) == (D("2750"), D("16500"))
+    assert acc.positions["AAPL"].realized_pnl == D("500") and acc.positions["AAPL"].unrealized_pnl == D("500")
+
+
+def test_margin_account_short() -> None:
+    acc = account(AccountType.MARGIN, shorting_enabled=True)
+    needed = reservation_for(order("SELL_SHORT", "100", symbol="XYZ"), "acc", D("50")).amount
+    assert needed == D("5150.00")  # 100 x 50 x 1.03
+    acc = fill(acc, "SELL_SHORT", "100", "50", symbol="XYZ")
+    f = compute_figures(acc, MON)
+    assert (f.cash, f.short_market_value, f.equity) == (D("15000"), D("-5000"), D("10000"))
+    assert (f.initial_margin, f.maintenance_margin, f.buying_power) == (D("2500"), D("1500"), D("15000"))
+    acc = mark_to_market(acc, {"XYZ": D("60")})  # the short loses 1,000
+    f = compute_figures(acc, MON)
+    assert (f.equity, f.maintenance_margin, f.buying_power) == (D("9000"), D("1800"), D("12000"))
+    assert acc.positions["XYZ"].unrealized_pnl == D("-1000")
+    with pytest.raises(PreTradeRejectedError) as info:
+        check_pre_trade(order("BUY_TO_COVER", "101", symbol="XYZ"), acc, D("60"), today=MON)
+    assert info.value.code == "NO_SHORT_POSITION"
+
+
+def test_margin_call_when_equity_falls_below_maintenance() -> None:
+    acc = fill(account(AccountType.MARGIN), "BUY", "200", "100")  # 20,000 long on 10,000 of equity
+    assert not compute_figures(acc, MON).margin_call
+    acc = mark_to_market(acc, {"AAPL": D("62")})  # long 12,400, cash -10,000: equity 2,400 < 3,100
+    f = compute_figures(acc, MON)
+    assert (f.equity, f.maintenance_margin, f.margin_call) == (D("2400"), D("3100.00"), True)
+    assert f.buying_power == D("0")
+
+
+def test_day_trades_of_a_small_margin_account() -> None:
+    acc = account(AccountType.MARGIN, cash="20000")
+    for day in (date(2026, 11, 19), date(2026, 11, 20), MON):
+        acc = fill(fill(acc, "BUY", "10", "100", day=day), "SELL", "10", "100", day=day)
+    assert acc.day_trades == [date(2026, 11, 19), date(2026, 11, 20), MON] and acc.day_trade_count == 3
+    acc = fill(acc, "BUY", "10", "100")
+    with pytest.raises(PreTradeRejectedError) as info:
+        check_pre_trade(order("SELL", "10"), acc, D("100"), today=MON)
+    assert info.value.code == "PATTERN_DAY_TRADER" and "day trade 4" in info.value.message
+    check_pre_trade(order("SELL", "10"), roll_to(acc, TUE), D("100"), today=TUE)  # held overnight: no day trade
+    rich = acc.model_copy(update={"cash": D("29000")})
+    check_pre_trade(order("SELL", "10"), rich, D("100"), today=MON)  # 30,000 of equity: allowed
+
+
+def test_pattern_day_trader_gets_four_times() -> None:
+    acc = account(AccountType.MARGIN, cash="30000", pattern_day_trader=True, last_equity=D("30000"))
+    f = compute_figures(acc, MON)
+    assert (f.multiplier, f.buying_power, f.daytrading_buying_power) == (D(4), D("120000"), D("120000"))
+    poor = acc.model_copy(update={"last_equity": D("24000")})
+    assert compute_figures(poor, MON).buying_power == D("60000")
+
+
+@pytest.mark.parametrize("kind", [AccountType.IRA_ROTH, AccountType.IRA_TRADITIONAL])
+def test_retirement_accounts_are_cash_like(kind: AccountType) -> None:
+    acc = fill(account(kind, cash="5000"), "BUY", "20", "100")
+    assert compute_figures(acc, MON).buying_power == D("3000")
+    with pytest.raises(PreTradeRejectedError) as info:
+        check_pre_trade(order("SELL_SHORT", "1"), acc, D("100"), today=MON)
+    assert info.value.code == "SHORT_NOT_ALLOWED"
+    acc = fill(acc, "SELL", "20", "110")
+    assert compute_figures(acc, MON).buying_power == D("3000")  # proceeds unsettled until Tuesday
+    limited = acc.model_copy(update={"allow_unsettled_funds": True})
+    assert compute_figures(limited, MON).buying_power == D("5200")
+
+
+def test_reservations_hold_buying_power_until_filled() -> None:
+    acc = account(AccountType.CASH)
+    first = reservation_for(order("BUY", "60"), "acc", D("100"))
+    totals = reserved_totals([first], "AAPL")
+    assert totals == ReservedTotals(buying_power=D("6000"), orders=1)
+    with pytest.raises(PreTradeRejectedError) as info:
+        check_pre_trade(order("BUY", "50"), acc, D("100"), today=MON, reserved=totals)
+    assert "reserved by 1 open order(s)" in info.value.message
+    half = first.model_copy(update={"filled_quantity": D("30")})
+    assert reserved_totals([half], "AAPL").buying_power == D("3000")
+    assert reserved_totals([first], "AAPL", exclude="o1").orders == 0
+
+
+def test_fee_differences_are_flagged() -> None:
+    estimate = estimate_fees(ALPACA_EQUITIES, OrderSide.SELL, D("100"), D("200"))
+    assert estimate == FeeEstimate(sec_fee=D("0.56"), finra_taf=D("0.02"))
+    assert compare_fees(estimate, [("SEC_FEE", D("0.56")), ("FINRA_TAF", D("0.02"))]) == []
+    (diff,) = compare_fees(estimate, [("SEC_FEE", D("0.56")), ("FINRA_TAF", D("0.02")), ("COMMISSION", D("1"))])
+    assert diff.kind == "COMMISSION" and diff.difference == D("1")
+    assert estimate_fees(ALPACA_EQUITIES, OrderSide.BUY, D("100"), D("200")).total == 0
+    assert estimate_fees(ALPACA_EQUITIES, OrderSide.SELL, D("100000"), D("1")).finra_taf == D("8.30")
