@@ -196,6 +196,8 @@ class PreTradeResult(BaseModel):
     reason: str | None = None
     reference_price: Decimal | None = None
     problems: list[str] = Field(default_factory=list)
+    account_id: str | None = None
+    estimated_fees: Decimal | None = None
 
 
 class RecordInput(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from domain.broker_integration import (
+    AccountLedgerRepository,
     BrokerAccountRepository,
     BrokerConnectionRepository,
     ExecutionReportRepository,
@@ -34,3 +35,6 @@ class ActivityRepositories(Protocol):
 
     @property
     def fees(self) -> FeeReportRepository | None: ...
+
+    @property
+    def ledger(self) -> AccountLedgerRepository | None: ...

@@ -9,6 +9,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.broker_integration import (
+    AccountLedgerRepository,
     BrokerAccountRepository,
     BrokerConnectionRepository,
     ExecutionReportRepository,
@@ -27,6 +28,7 @@ from .repositories import (
     SqlOrderStatusRepository,
 )
 from .repositories.fees import SqlFeeReportRepository
+from .repositories.ledger import SqlAccountLedger
 
 __all__ = ["Repositories", "open_repositories"]
 
@@ -42,6 +44,7 @@ class Repositories:
     statuses: OrderStatusRepository
     engine: AsyncEngine | None = None
     fees: FeeReportRepository | None = None
+    ledger: AccountLedgerRepository | None = None
 
     @classmethod
     def from_engine(cls, engine: AsyncEngine, cipher: CredentialCipher) -> Repositories:
@@ -55,6 +58,7 @@ class Repositories:
             statuses=SqlOrderStatusRepository(sessions),
             engine=engine,
             fees=SqlFeeReportRepository(sessions),
+            ledger=SqlAccountLedger(sessions),
         )
 
     async def close(self) -> None:

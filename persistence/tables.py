@@ -35,6 +35,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "ORDER_STATUSES",
+    "AccountReservationRow",
     "AlertRow",
     "BrokerAccountRow",
     "BrokerConnectionRow",
@@ -140,6 +141,7 @@ class BrokerAccountRow(SQLModel, table=True):
     day_trade_count: int = _int()
     shorting_enabled: bool = Field(sa_column=Column(Boolean, nullable=False, server_default=text("false")))
     positions: dict[str, Any] = _json("{}")
+    ledger: dict[str, Any] = _json("{}")
     as_of: datetime | None = _ts()
     updated_at: datetime = _ts(nullable=False, now=True)
 
@@ -289,3 +291,29 @@ class FeeReportRow(SQLModel, table=True):
     charged_at: datetime = _ts(nullable=False)
     description: str | None = _text(nullable=True)
     recorded_at: datetime = _ts(nullable=False, now=True)
+
+
+class AccountReservationRow(SQLModel, table=True):
+    """Buying power and shares an order holds from its pre-trade check until it is done."""
+
+    __tablename__ = "account_reservations"
+    __table_args__ = (
+        CheckConstraint("status IN ('HELD', 'RELEASED')", name="ck_account_reservations_status"),
+        CheckConstraint("quantity > 0 AND amount >= 0 AND filled_quantity >= 0 AND estimated_fees >= 0",
+                        name="ck_account_reservations_amounts"),
+    )
+
+    client_order_id: str = Field(sa_column=Column(Text, primary_key=True))
+    account_id: str = _text(index=True)
+    connection_id: str | None = _text(nullable=True)
+    symbol: str = _text()
+    side: str = _text()
+    quantity: Decimal = _num(default=None)
+    amount: Decimal = _num(default=None)
+    filled_quantity: Decimal = _num()
+    estimated_fees: Decimal = _num()
+    reference_price: Decimal | None = _num(nullable=True)
+    status: str = _text()
+    reason: str | None = _text(nullable=True)
+    created_at: datetime = _ts(nullable=False, now=True)
+    released_at: datetime | None = _ts()

@@ -55,6 +55,7 @@ from .ports import (
     TradeEventKind,
 )
 from .repositories import (
+    AccountLedgerRepository,
     BrokerAccountRepository,
     BrokerConnectionRepository,
     ExecutionReportRepository,
@@ -75,6 +76,7 @@ from .value_objects import (
 )
 
 __all__ = [
+    "AccountLedgerRepository",
     "AccountType",
     "AmbiguousOutcomeError",
     "AssetClass",

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from .entities import BrokerAccount, BrokerConnection
 from .order import Order
 from .order_state import OrderStatus
-from .value_objects import ConnectionCredentials, ExecutionReport, FeeReport, OrderStatusUpdate
+from .rules.accounting import AccountDrift
+from .rules.buying_power import Reservation
+from .rules.margin import AccountFigures
+from .value_objects import BrokerOrder, ConnectionCredentials, ExecutionReport, FeeReport, OrderStatusUpdate
 
 __all__ = [
+    "AccountLedgerRepository",
     "BrokerAccountRepository",
     "BrokerConnectionRepository",
     "ExecutionReportRepository",
     "FeeReportRepository",
+    "LedgerSync",
     "OrderExecutionRepository",
     "OrderStatusRepository",
+    "ReservationRequest",
 ]
 
 
@@ -90,3 +99,58 @@ class OrderStatusRepository(Protocol):
         ...
 
     async def history(self, client_order_id: str) -> Sequence[OrderStatusUpdate]: ...
+
+
+@dataclass(frozen=True)
+class LedgerSync:
+    """An account after merging the broker's snapshot: drifts found, orders still holding reservations."""
+
+    account: BrokerAccount
+    drifts: list[AccountDrift] = field(default_factory=list)
+    orders_in_flight: int = 0
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    """A pre-trade check to run and reserve atomically against the account's other reservations."""
+
+    order: BrokerOrder
+    snapshot: BrokerAccount
+    reference_price: Decimal
+    estimated_fees: Decimal
+    today: date
+
+
+@runtime_checkable
+class AccountLedgerRepository(Protocol):
+    """Accounts as a ledger: broker snapshots merged, fills and fees booked once, reservations held atomically."""
+
+    async def sync(self, snapshot: BrokerAccount, today: date) -> LedgerSync:
+        """Merge the broker's snapshot into the stored account (under the account's lock)."""
+        ...
+
+    async def reserve(self, request: ReservationRequest) -> tuple[Reservation, AccountFigures]:
+        """Sync, check the order against the account less the other orders' reservations, and reserve.
+
+        Concurrent calls for one account are serialised, so two orders cannot spend the same dollars.
+        Raises PreTradeRejectedError (nothing reserved). A second call for the same order returns the first
+        reservation.
+        """
+        ...
+
+    async def release(self, client_order_id: str, reason: str) -> bool:
+        """Release an order's reservation (filled, cancelled, rejected, expired); False if none was held."""
+        ...
+
+    async def book_execution(self, report: ExecutionReport, trade_date: date) -> bool:
+        """Store the execution and apply it to its account, both once; False if it was already stored."""
+        ...
+
+    async def book_fee(self, fee: FeeReport) -> bool:
+        """Store the fee and charge it to the account's cash, both once; False if it was already stored."""
+        ...
+
+    async def reservations(self, account_id: str, held_only: bool = True) -> Sequence[Reservation]: ...
+
+    async def reservation(self, client_order_id: str) -> Reservation | None: ...

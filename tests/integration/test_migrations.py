@@ -21,6 +21,7 @@ from persistence.tables import metadata
 from persistence.testing import scratch_database
 
 TABLES = {
+    "account_reservations",
     "alembic_version",
     "alerts",
     "broker_accounts",

@@ -11,21 +11,26 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from ..base import ValueObject
 from ..entities import BrokerAccount, GoodFaithViolation, Position, Settlement, UnsettledPurchase
 from ..enums import AccountType, OrderSide
 
 __all__ = [
+    "AccountDrift",
     "FillEffect",
+    "account_drift",
     "apply_fill",
     "business_days_back",
     "day_trade_count",
     "mark_to_market",
+    "merge_broker_snapshot",
     "next_business_day",
     "roll_to",
     "settled_cash",
 ]
 
 ZERO = Decimal("0")
+CENT = Decimal("0.01")
 DAY_TRADE_WINDOW = 5  # business days
 
 
@@ -194,3 +199,66 @@ def mark_to_market(account: BrokerAccount, prices: Mapping[str, Decimal]) -> Bro
         })
     equity = account.cash + sum((p.market_value for p in positions.values()), ZERO)
     return account.model_copy(deep=True, update={"positions": positions, "equity": equity})
+
+
+class AccountDrift(ValueObject):
+    """A figure where our ledger and the broker disagree beyond the tolerance."""
+
+    field: str
+    ours: Decimal
+    broker: Decimal
+    symbol: str | None = None
+
+    def describe(self) -> str:
+        where = f" {self.symbol}" if self.symbol else ""
+        return f"{self.field}{where}: ours {self.ours}, broker {self.broker}"
+
+
+def account_drift(ours: BrokerAccount, broker: BrokerAccount, tolerance: Decimal = CENT) -> list[AccountDrift]:
+    """Cash, position quantities and average prices that differ (quantities must match exactly)."""
+    drifts: list[AccountDrift] = []
+    if abs(ours.cash - broker.cash) > tolerance:
+        drifts.append(AccountDrift(field="cash", ours=ours.cash, broker=broker.cash))
+    for symbol in sorted(set(ours.positions) | set(broker.positions)):
+        mine, theirs = ours.positions.get(symbol), broker.positions.get(symbol)
+        qty_mine = mine.quantity if mine else ZERO
+        qty_theirs = theirs.quantity if theirs else ZERO
+        if qty_mine != qty_theirs:
+            drifts.append(AccountDrift(field="quantity", symbol=symbol, ours=qty_mine, broker=qty_theirs))
+        elif mine and theirs and abs(mine.avg_entry_price - theirs.avg_entry_price) > tolerance:
+            drifts.append(AccountDrift(field="avg_entry_price", symbol=symbol, ours=mine.avg_entry_price,
+                                       broker=theirs.avg_entry_price))
+    return drifts
+
+
+def merge_broker_snapshot(local: BrokerAccount | None, broker: BrokerAccount, today: date) -> BrokerAccount:
+    """The broker's figures and positions, with our own bookkeeping kept.
+
+    Balances, margin figures and positions come from the broker (it is the book of record); pending
+    settlements, unsettled purchases, good-faith violations, day trades and realized P&L are ours. A
+    retirement type or a limited-margin setting chosen by the user survives (brokers do not report them).
+    """
+    if local is None:
+        merged = roll_to(broker, today)
+        return merged.model_copy(update={"settled_cash": min(broker.settled_cash, settled_cash(merged, today))})
+    positions = {}
+    for symbol, position in broker.positions.items():
+        mine = local.positions.get(symbol)
+        last = position.market_value / position.quantity if position.quantity else position.last_price
+        positions[symbol] = position.model_copy(update={
+            "last_price": last,
+            "realized_pnl": mine.realized_pnl if mine else ZERO,
+            "unrealized_pnl": position.market_value - position.quantity * position.avg_entry_price,
+        })
+    kept_type = local.account_type if local.account_type.is_retirement else broker.account_type
+    merged = roll_to(local, today).model_copy(deep=True, update={
+        "account_number": broker.account_number, "account_type": kept_type, "currency": broker.currency,
+        "cash": broker.cash, "equity": broker.equity, "buying_power": broker.buying_power,
+        "initial_margin": broker.initial_margin, "maintenance_margin": broker.maintenance_margin,
+        "last_equity": broker.last_equity or local.last_equity,
+        "last_maintenance_margin": broker.last_maintenance_margin or local.last_maintenance_margin,
+        "pattern_day_trader": broker.pattern_day_trader, "shorting_enabled": broker.shorting_enabled,
+        "day_trade_count": max(broker.day_trade_count, day_trade_count(local, today)),
+        "positions": positions, "updated_at": broker.updated_at,
+    })
+    return merged.model_copy(update={"settled_cash": min(broker.settled_cash, settled_cash(merged, today))})

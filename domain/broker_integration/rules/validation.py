@@ -32,6 +32,10 @@ _NEEDS = {
 _AUCTION_TIFS = (TimeInForce.OPG, TimeInForce.CLS)
 
 
+_MAX_DECIMAL = Decimal(10) ** 15
+_MAX_SCALE = 18
+
+
 def positive_decimal_problem(field: str, value: Any) -> Problem | None:
     """A problem if `value` is not a positive, finite decimal number."""
     number = to_decimal(value)
@@ -41,6 +45,9 @@ def positive_decimal_problem(field: str, value: Any) -> Problem | None:
         return Problem(field, f"must be finite, got {value!r}")
     if number <= 0:
         return Problem(field, f"must be greater than 0, got {value!r}")
+    # Beyond these no real order lies, and PostgreSQL's numeric could not store it: refuse, do not crash later.
+    if number >= _MAX_DECIMAL or number.normalize().as_tuple().exponent < -_MAX_SCALE:  # type: ignore[operator]
+        return Problem(field, f"must be below 10^15 with at most {_MAX_SCALE} decimal places")
     return None
 
 

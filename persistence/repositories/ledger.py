@@ -1,0 +1,193 @@
+"""AccountLedgerRepository on PostgreSQL: the account row is the lock.
+
+Every change to an account (a broker snapshot merged, a reservation taken, a fill or a fee booked) runs in
+one transaction that first takes `SELECT ... FOR UPDATE` on the account's row, so concurrent pre-trade
+checks of one account are serialised and two orders cannot spend the same dollars. A fill or fee is
+inserted and applied in the same transaction, so a retried activity can neither skip nor repeat it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.broker_integration import BrokerAccount, ExecutionReport, FeeReport, PreTradeRejectedError
+from domain.broker_integration.repositories import LedgerSync, ReservationRequest
+from domain.broker_integration.rules.accounting import account_drift, apply_fill, merge_broker_snapshot
+from domain.broker_integration.rules.buying_power import (
+    Reservation,
+    check_pre_trade,
+    reservation_for,
+    reserved_totals,
+)
+from domain.broker_integration.rules.margin import AccountFigures, compute_figures
+from persistence.tables import AccountReservationRow, BrokerAccountRow, ExecutionReportRow, FeeReportRow, OrderRow
+
+from ._base import SqlRepository, plain, table_of, upsert
+from .accounts import account_from_row, account_values
+
+__all__ = ["SqlAccountLedger"]
+
+_ACCOUNTS = table_of(BrokerAccountRow)
+_RESERVATIONS = table_of(AccountReservationRow)
+_EXECUTIONS = table_of(ExecutionReportRow)
+_FEES = table_of(FeeReportRow)
+_ORDERS = table_of(OrderRow)
+TERMINAL = ("FILLED", "CANCELED", "REJECTED", "EXPIRED")
+HELD, RELEASED = "HELD", "RELEASED"
+
+
+def _reservation(row: Any) -> Reservation:
+    return Reservation(client_order_id=row["client_order_id"], account_id=row["account_id"], symbol=row["symbol"],
+                       side=row["side"], quantity=row["quantity"], amount=row["amount"],
+                       filled_quantity=row["filled_quantity"])
+
+
+class SqlAccountLedger(SqlRepository):
+    """Accounts, reservations, executions and fees, kept consistent with each other."""
+
+    async def _locked(self, session: AsyncSession, account_id: str) -> BrokerAccount | None:
+        query = select(_ACCOUNTS).where(_ACCOUNTS.c.account_id == account_id).with_for_update()
+        row = (await session.execute(query)).mappings().first()
+        return None if row is None else account_from_row(row)
+
+    async def _save(self, session: AsyncSession, account: BrokerAccount) -> None:
+        await session.execute(upsert(_ACCOUNTS, account_values(account), "account_id"))
+
+    async def _held(self, session: AsyncSession, account_id: str) -> list[Reservation]:
+        query = select(_RESERVATIONS).where(and_(_RESERVATIONS.c.account_id == account_id,
+                                                 _RESERVATIONS.c.status == HELD))
+        return [_reservation(row) for row in (await session.execute(query)).mappings().all()]
+
+    async def _merge(self, session: AsyncSession, snapshot: BrokerAccount, today: date) -> LedgerSync:
+        local = await self._locked(session, snapshot.account_id)
+        if local is None:
+            # A new account: insert it; if another transaction got there first, lock and merge into theirs.
+            fresh = merge_broker_snapshot(None, snapshot, today)
+            stmt = (insert(_ACCOUNTS).values(**account_values(fresh))
+                    .on_conflict_do_nothing(index_elements=["account_id"]).returning(_ACCOUNTS.c.account_id))
+            if (await session.execute(stmt)).first() is not None:
+                return LedgerSync(account=fresh, created=True)
+            local = await self._locked(session, snapshot.account_id)
+        merged = merge_broker_snapshot(local, snapshot, today)
+        await self._release_finished(session, snapshot.account_id)
+        held = await self._held(session, snapshot.account_id)
+        drifts = [] if local is None else account_drift(local, snapshot)
+        await self._save(session, merged)
+        return LedgerSync(account=merged, drifts=drifts, orders_in_flight=len(held))
+
+    async def _release_finished(self, session: AsyncSession, account_id: str) -> None:
+        """A safety net: reservations of orders that ended without releasing them (their workflow's last step
+        failed) are released at the next sync."""
+        finished = select(_ORDERS.c.client_order_id).where(_ORDERS.c.status.in_(TERMINAL))
+        await session.execute(
+            update(_RESERVATIONS)
+            .where(and_(_RESERVATIONS.c.account_id == account_id, _RESERVATIONS.c.status == HELD,
+                        _RESERVATIONS.c.client_order_id.in_(finished)))
+            .values(status=RELEASED, reason="order ended", released_at=func.now()))
+
+    async def sync(self, snapshot: BrokerAccount, today: date) -> LedgerSync:
+        async with self._sessions.begin() as session:
+            return await self._merge(session, snapshot, today)
+
+    async def reserve(self, request: ReservationRequest) -> tuple[Reservation, AccountFigures]:
+        order, snapshot = request.order, request.snapshot
+        async with self._sessions.begin() as session:
+            merged = (await self._merge(session, snapshot, request.today)).account
+            query = select(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == order.client_order_id)
+            existing = (await session.execute(query)).mappings().first()
+            others = [r for r in await self._held(session, snapshot.account_id)
+                      if r.client_order_id != order.client_order_id]
+            totals = reserved_totals(others, order.symbol)
+            try:
+                figures = check_pre_trade(order, merged, request.reference_price, today=request.today,
+                                          fees=request.estimated_fees, reserved=totals)
+            except PreTradeRejectedError:
+                if existing is None:
+                    raise
+                figures = None  # a retry of an order already reserved: the first decision stands
+            if existing is not None:
+                return _reservation(existing), figures or compute_figures(merged, request.today)
+            reservation = reservation_for(order, snapshot.account_id, request.reference_price,
+                                          request.estimated_fees)
+            await session.execute(insert(_RESERVATIONS).values(
+                client_order_id=order.client_order_id, account_id=snapshot.account_id,
+                connection_id=order.connection_id, symbol=order.symbol, side=plain(order.side),
+                quantity=order.quantity, amount=reservation.amount, estimated_fees=request.estimated_fees,
+                reference_price=request.reference_price, status=HELD,
+            ))
+            return reservation, figures
+
+    async def release(self, client_order_id: str, reason: str) -> bool:
+        stmt = (update(_RESERVATIONS)
+                .where(and_(_RESERVATIONS.c.client_order_id == client_order_id, _RESERVATIONS.c.status == HELD))
+                .values(status=RELEASED, reason=reason, released_at=func.now())
+                .returning(_RESERVATIONS.c.client_order_id))
+        async with self._sessions.begin() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def _account_of(self, session: AsyncSession, client_order_id: str) -> str | None:
+        query = select(_RESERVATIONS.c.account_id).where(_RESERVATIONS.c.client_order_id == client_order_id)
+        return (await session.execute(query)).scalar_one_or_none()
+
+    async def book_execution(self, report: ExecutionReport, trade_date: date) -> bool:
+        values = {key: plain(value) for key, value in report.model_dump().items()}
+        stmt = (insert(_EXECUTIONS).values(**values)
+                .on_conflict_do_nothing(constraint="uq_execution_reports_connection_execution")
+                .returning(_EXECUTIONS.c.id))
+        async with self._sessions.begin() as session:
+            if (await session.execute(stmt)).first() is None:
+                return False
+            account_id = await self._account_of(session, report.client_order_id)
+            account = None if account_id is None else await self._locked(session, account_id)
+            if account is not None:
+                effect = apply_fill(account, symbol=report.symbol, side=report.side, quantity=report.quantity,
+                                    price=report.price, fees=report.commission + report.fees,
+                                    trade_date=trade_date)
+                await self._save(session, effect.account)
+                await session.execute(
+                    update(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == report.client_order_id)
+                    .values(filled_quantity=_RESERVATIONS.c.filled_quantity + report.quantity))
+            return True
+
+    async def book_fee(self, fee: FeeReport) -> bool:
+        values = {key: plain(value) for key, value in fee.model_dump().items()}
+        stmt = (insert(_FEES).values(**values)
+                .on_conflict_do_nothing(constraint="uq_order_fees_connection_fee").returning(_FEES.c.id))
+        async with self._sessions.begin() as session:
+            if (await session.execute(stmt)).first() is None:
+                return False
+            account_id = await self._account_of(session, fee.client_order_id)
+            account = None if account_id is None else await self._locked(session, account_id)
+            if account is not None:
+                await self._save(session, account.model_copy(update={"cash": account.cash - fee.amount,
+                                                                     "equity": account.equity - fee.amount}))
+            return True
+
+    async def reservations(self, account_id: str, held_only: bool = True) -> Sequence[Reservation]:
+        query = select(_RESERVATIONS).where(_RESERVATIONS.c.account_id == account_id)
+        if held_only:
+            query = query.where(_RESERVATIONS.c.status == HELD)
+        async with self._sessions() as session:
+            rows = (await session.execute(query.order_by(_RESERVATIONS.c.created_at))).mappings().all()
+        return [_reservation(row) for row in rows]
+
+    async def reservation(self, client_order_id: str) -> Reservation | None:
+        query = select(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == client_order_id)
+        async with self._sessions() as session:
+            row = (await session.execute(query)).mappings().first()
+        return None if row is None else _reservation(row)
+
+    async def estimated_fees(self, client_order_ids: Sequence[str]) -> dict[str, Decimal]:
+        """Our pre-trade fee estimate of each order."""
+        query = select(_RESERVATIONS.c.client_order_id, _RESERVATIONS.c.estimated_fees).where(
+            _RESERVATIONS.c.client_order_id.in_(list(client_order_ids)))
+        async with self._sessions() as session:
+            return {row[0]: row[1] for row in (await session.execute(query)).all()}
+
