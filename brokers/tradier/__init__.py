@@ -1,0 +1,38 @@
+"""The Tradier brokerage API v1 adapter: TradierGateway implements the domain's BrokerGateway port."""
+
+from .config import TradierConfig, credentials_from_env
+from .errors import (
+    TradierAmbiguousOutcomeError,
+    TradierAuthenticationError,
+    TradierDuplicateTagError,
+    TradierError,
+    TradierInsufficientFundsError,
+    TradierOrderNotCancelableError,
+    TradierOrderNotFoundError,
+    TradierProtocolError,
+    TradierRateLimitedError,
+    TradierRejectedError,
+    TradierUnavailableError,
+    TradierUnsupportedOrderError,
+)
+from .gateway import BROKER_NAME, TRADIER_CAPABILITIES, TradierGateway
+
+__all__ = [
+    "BROKER_NAME",
+    "TRADIER_CAPABILITIES",
+    "TradierAmbiguousOutcomeError",
+    "TradierAuthenticationError",
+    "TradierConfig",
+    "TradierDuplicateTagError",
+    "TradierError",
+    "TradierGateway",
+    "TradierInsufficientFundsError",
+    "TradierOrderNotCancelableError",
+    "TradierOrderNotFoundError",
+    "TradierProtocolError",
+    "TradierRateLimitedError",
+    "TradierRejectedError",
+    "TradierUnavailableError",
+    "TradierUnsupportedOrderError",
+    "credentials_from_env",
+]

@@ -1,0 +1,160 @@
+"""Tradier's wire models, field for field; `items()` undoes the XML-to-JSON collection quirks.
+
+Tradier's JSON is converted from XML: a collection of one is an object instead of a one-element list,
+and an empty collection is the string "null". Numbers are JSON numbers; conversion to Decimal (through
+their shortest repr, never binary floats) lives in parsing.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import TradierAmbiguousOutcomeError, TradierProtocolError
+
+__all__ = [
+    "Number",
+    "TradierAccountEvent",
+    "TradierBalances",
+    "TradierOrder",
+    "TradierOrderAck",
+    "TradierPosition",
+    "TradierProfileAccount",
+    "TradierQuote",
+    "items",
+    "validated",
+]
+
+Number = float | int | str  # Tradier sends JSON numbers; strings are tolerated
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def items(payload: Any, outer: str, inner: str) -> list[Any]:
+    """The elements of `{outer: {inner: [..] | {..}}}`; `{outer: "null"}` and absent keys are empty."""
+    block = payload.get(outer) if isinstance(payload, dict) else None
+    if block is None or block == "null" or block == "":
+        return []
+    if not isinstance(block, dict):
+        raise TradierProtocolError(f"{outer}: expected an object or \"null\", got {type(block).__name__}")
+    found = block.get(inner)
+    if found is None or found == "null":
+        return []
+    return found if isinstance(found, list) else [found]
+
+
+def validated(cls: type[M], payload: Any, what: str, *, placed: bool = False) -> M:
+    """Validate a payload; an unreadable answer to an order we placed is ambiguous, not a failure."""
+    try:
+        return cls.model_validate(payload)
+    except ValidationError:
+        error = TradierAmbiguousOutcomeError if placed else TradierProtocolError
+        raise error(f"{what}: answer does not match Tradier's {cls.__name__}") from None
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class TradierOrderAck(_Wire):
+    """`order` of the answer to place, modify and cancel: `{"id": 257459, "status": "ok"}`."""
+
+    id: int | str
+    status: str
+    partner_id: str | None = None
+
+
+class TradierOrder(_Wire):
+    """The order object of GET /v1/accounts/{id}/orders[/{order_id}]."""
+
+    id: int | str
+    type: str
+    symbol: str
+    side: str
+    quantity: Number
+    status: str
+    duration: str | None = None
+    price: Number | None = None
+    stop_price: Number | None = None
+    avg_fill_price: Number | None = None
+    exec_quantity: Number | None = None
+    last_fill_price: Number | None = None
+    last_fill_quantity: Number | None = None
+    remaining_quantity: Number | None = None
+    create_date: str | None = None
+    transaction_date: str | None = None
+    reason_description: str | None = None
+    tag: str | None = None
+    option_symbol: str | None = None
+    strategy: str | None = None
+    num_legs: int | None = None
+    leg: Any = None
+    class_: str | None = Field(default=None, alias="class")
+
+
+class TradierAccountEvent(_Wire):
+    """An `order` message of the account events stream (no symbol or side: join on `id`)."""
+
+    id: int | str
+    event: str
+    status: str
+    type: str | None = None
+    tag: str | None = None
+    account: str | None = None
+    parent_id: int | str | None = None
+    price: Number | None = None
+    stop_price: Number | None = None
+    avg_fill_price: Number | None = None
+    exec_quantity: Number | None = None
+    executed_quantity: Number | None = None  # the older reference page's name
+    last_fill_quantity: Number | None = None
+    last_fill_price: Number | None = None
+    remaining_quantity: Number | None = None
+    create_date: str | None = None
+    transaction_date: str | None = None
+
+
+class TradierProfileAccount(_Wire):
+    """An account of GET /v1/user/profile."""
+
+    account_number: str
+    type: str | None = None
+    status: str | None = None
+    classification: str | None = None
+    day_trading: bool | None = None
+    option_level: int | None = None
+
+
+class TradierBalances(_Wire):
+    """`balances` of GET /v1/accounts/{id}/balances; one of `margin`, `cash`, `pdt` by account type."""
+
+    account_number: str
+    account_type: str
+    total_equity: Number = 0
+    total_cash: Number = 0
+    market_value: Number | None = None
+    current_requirement: Number | None = None
+    option_requirement: Number | None = None
+    margin: dict[str, Any] | None = None
+    cash: dict[str, Any] | None = None
+    pdt: dict[str, Any] | None = None
+
+
+class TradierPosition(_Wire):
+    """An item of GET /v1/accounts/{id}/positions (negative quantity: short)."""
+
+    symbol: str
+    quantity: Number
+    cost_basis: Number
+    date_acquired: str | None = None
+    id: int | str | None = None
+
+
+class TradierQuote(_Wire):
+    """An item of GET /v1/markets/quotes."""
+
+    symbol: str
+    last: Number | None = None
+    bid: Number | None = None
+    ask: Number | None = None

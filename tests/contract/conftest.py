@@ -1,0 +1,117 @@
+"""One gateway per broker, each against its own front end of one in-process simulator.
+
+Every test of this package runs once per broker in BROKERS: the same behaviour is asked of each
+adapter, and what a broker cannot do is read from its declared capabilities, never from its name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from brokers.alpaca import AlpacaConfig, AlpacaGateway
+from brokers.tradier import TradierConfig, TradierGateway
+from domain.broker_integration import BrokerGateway, ConnectionCredentials, TradeEvent
+from simulator.testing import SimulatorHandle, running_simulator
+from tests.simulator.helpers import frozen_config
+
+
+@dataclass(frozen=True)
+class BrokerUnderTest:
+    """How to reach one broker's front end, and which of its requests places an order."""
+
+    name: str
+    build: Callable[[SimulatorHandle], BrokerGateway]
+    credentials: Callable[[SimulatorHandle], ConnectionCredentials]
+    place_order_request: str  # a /_sim/faults `drop_match` rule
+
+
+def _alpaca(sim: SimulatorHandle) -> BrokerGateway:
+    config = AlpacaConfig(base_url=sim.base_url, stream_backoff_initial=0.05, stream_backoff_max=0.2)
+    return AlpacaGateway("contract-alpaca", config)
+
+
+def _tradier(sim: SimulatorHandle) -> BrokerGateway:
+    config = TradierConfig(base_url=sim.base_url, stream_backoff_initial=0.05, stream_backoff_max=0.2)
+    return TradierGateway("contract-tradier", config)
+
+
+BROKERS = [
+    BrokerUnderTest("alpaca", _alpaca,
+                    lambda sim: ConnectionCredentials(api_key=sim.keys["ACC1"][0],
+                                                      api_secret=SecretStr(sim.keys["ACC1"][1])),
+                    "POST /v2/orders"),
+    BrokerUnderTest("tradier", _tradier, lambda sim: ConnectionCredentials(access_token=SecretStr("SIMTOKEN")),
+                    "POST /v1/accounts/"),
+]
+
+
+@pytest.fixture(params=BROKERS, ids=[b.name for b in BROKERS])
+def broker(request: pytest.FixtureRequest) -> BrokerUnderTest:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatorHandle]:
+    async with running_simulator(frozen_config()) as handle:
+        yield handle
+
+
+@pytest.fixture
+async def gateway(broker: BrokerUnderTest, sim: SimulatorHandle) -> AsyncIterator[BrokerGateway]:
+    gw = broker.build(sim)
+    await gw.authenticate(broker.credentials(sim))
+    yield gw
+    await gw.close()
+
+
+class Collector:
+    """Consumes a gateway's trade updates in the background."""
+
+    def __init__(self, gateway: BrokerGateway) -> None:
+        self.events: list[TradeEvent] = []
+        self._task = asyncio.create_task(self._run(gateway))
+
+    async def _run(self, gateway: BrokerGateway) -> None:
+        async for event in gateway.trade_updates():
+            self.events.append(event)
+
+    def of(self, client_order_id: str) -> list[TradeEvent]:
+        return [e for e in self.events if e.order.client_order_id == client_order_id]
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@pytest.fixture
+async def stream(gateway: BrokerGateway) -> AsyncIterator[Collector]:
+    collector = Collector(gateway)
+    await asyncio.sleep(0.3)  # connected and subscribed
+    yield collector
+    await collector.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def accepted_submissions(view: dict[str, Any], client_order_id: str) -> list[dict[str, Any]]:
+    """The order placements the broker accepted under a client order id (Tradier: its tag)."""
+    return [s for s in view["submissions"].get(client_order_id, []) if s["http_status"] == 200]

@@ -1,0 +1,182 @@
+"""The BrokerGateway contract, asked of every adapter against its broker's simulator front end."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from domain.broker_integration import (
+    AmbiguousOutcomeError,
+    BrokerGateway,
+    BrokerOrder,
+    BrokerRejectedError,
+    ExecutionParameters,
+    OrderAmendment,
+    OrderStatus,
+    TradeEventKind,
+)
+from domain.broker_integration.rules.validation import capability_problems
+from simulator.testing import SimulatorHandle
+from tests.contract.conftest import BrokerUnderTest, Collector, accepted_submissions, eventually
+
+pytestmark = pytest.mark.integration
+
+GTC = ExecutionParameters(time_in_force="GTC")
+
+
+def order(cid: str, **fields: Any) -> BrokerOrder:
+    data: dict[str, Any] = {"client_order_id": cid, "symbol": "AAPL", "side": "BUY", "quantity": "10"}
+    data.update(fields)
+    return BrokerOrder(**data)
+
+
+def resting(cid: str, price: str = "150") -> BrokerOrder:
+    return order(cid, order_type="LIMIT", price=price, execution_params=GTC)
+
+
+async def test_submit_then_lookup_by_client_order_id(sim: SimulatorHandle, gateway: BrokerGateway) -> None:
+    placed = await gateway.submit_order(resting("contract-submit-1"))
+    assert (placed.client_order_id, placed.symbol, placed.quantity) == ("contract-submit-1", "AAPL", Decimal("10"))
+    assert placed.status is OrderStatus.ACCEPTED and placed.limit_price == Decimal("150")
+    found = await gateway.get_order_by_client_id("contract-submit-1")
+    assert found is not None and found.broker_order_id == placed.broker_order_id
+    assert (await gateway.get_order(placed.broker_order_id)).client_order_id == "contract-submit-1"
+    assert await gateway.get_order_by_client_id("contract-never-sent") is None
+    assert len(accepted_submissions(await sim.admin.orders(), "contract-submit-1")) == 1
+
+
+async def test_cancel(gateway: BrokerGateway, stream: Collector) -> None:
+    placed = await gateway.submit_order(resting("contract-cancel-1"))
+    assert placed.broker_order_id in {o.broker_order_id for o in await gateway.list_open_orders()}
+    await gateway.cancel_order(placed.broker_order_id)
+    await eventually(lambda: any(e.kind is TradeEventKind.CANCELED for e in stream.of("contract-cancel-1")))
+    assert (await gateway.get_order(placed.broker_order_id)).status is OrderStatus.CANCELED
+    assert placed.broker_order_id not in {o.broker_order_id for o in await gateway.list_open_orders()}
+    with pytest.raises(BrokerRejectedError) as refused:
+        await gateway.cancel_order(placed.broker_order_id)
+    assert not refused.value.is_retryable()
+
+
+async def test_replace_follows_the_declared_model(gateway: BrokerGateway) -> None:
+    caps = gateway.capabilities()
+    assert caps.supports_replace
+    placed = await gateway.submit_order(resting("contract-replace-1"))
+    live = await gateway.replace_order(placed.broker_order_id, OrderAmendment(limit_price="151"))
+    assert live.limit_price == Decimal("151") and live.client_order_id == "contract-replace-1"
+    if caps.replace_keeps_id:
+        assert live.broker_order_id == placed.broker_order_id
+    else:
+        assert live.broker_order_id != placed.broker_order_id and live.replaces == placed.broker_order_id
+    found = await gateway.get_order_by_client_id("contract-replace-1")
+    assert found is not None
+    while found.replaced_by is not None:  # the client order id names the first order of a chain
+        found = await gateway.get_order(found.replaced_by)
+    assert found.broker_order_id == live.broker_order_id
+    assert found.limit_price == Decimal("151") and found.quantity == Decimal("10")
+
+
+async def test_quantity_change_where_the_broker_cannot_is_refused_unsent(gateway: BrokerGateway) -> None:
+    placed = await gateway.submit_order(resting("contract-qty-1"))
+    amendment = OrderAmendment(quantity="12", limit_price="152")
+    if gateway.capabilities().supports_replace_quantity:
+        live = await gateway.replace_order(placed.broker_order_id, amendment)
+        assert (live.quantity, live.limit_price) == (Decimal("12"), Decimal("152"))
+        return
+    with pytest.raises(BrokerRejectedError, match="quantity"):
+        await gateway.replace_order(placed.broker_order_id, amendment)
+    unchanged = await gateway.get_order(placed.broker_order_id)
+    assert (unchanged.quantity, unchanged.limit_price) == (Decimal("10"), Decimal("150"))
+
+
+async def test_partial_fills_arrive_once_each(sim: SimulatorHandle, gateway: BrokerGateway,
+                                              stream: Collector) -> None:
+    await sim.admin.set_liquidity("AAPL", 3)
+    placed = await gateway.submit_order(order("contract-partial-1"))
+    for _ in range(5):
+        await sim.admin.advance(1)
+    await eventually(lambda: any(e.kind is TradeEventKind.FILL for e in stream.of("contract-partial-1")))
+    events = stream.of("contract-partial-1")
+    fills = [e.execution for e in events if e.execution is not None]
+    assert len(fills) >= 3 and sum(f.quantity for f in fills) == Decimal("10")
+    assert [f.cumulative_quantity for f in fills] == sorted(f.cumulative_quantity for f in fills)
+    assert len({f.execution_id for f in fills}) == len(fills)
+    assert TradeEventKind.PARTIAL_FILL in {e.kind for e in events}
+    final = await gateway.get_order(placed.broker_order_id)
+    assert final.status is OrderStatus.FILLED and final.filled_quantity == Decimal("10")
+    average = sum(f.quantity * f.price for f in fills) / Decimal("10")
+    assert final.filled_avg_price is not None and abs(final.filled_avg_price - average) < Decimal("0.0001")
+    assert placed.submitted_at is not None
+    polled = [r for r in await gateway.executions_since(placed.submitted_at)
+              if r.client_order_id == "contract-partial-1"]
+    assert {r.execution_id for r in polled} == {f.execution_id for f in fills}
+
+
+async def test_fills_missed_while_the_stream_was_down_are_recovered(
+        sim: SimulatorHandle, gateway: BrokerGateway, stream: Collector) -> None:
+    await sim.admin.set_price("AAPL", "187.5", volatility="0")
+    placed = await gateway.submit_order(resting("contract-gap-1", price="180"))
+    await eventually(lambda: bool(stream.of("contract-gap-1")))
+    await sim.admin.disconnect_streams(refuse_seconds=1)
+    await eventually(lambda: _no_streams(sim))
+    await sim.admin.set_price("AAPL", "179", volatility="0")  # fills while nobody listens
+    await sim.admin.advance(1)
+    await eventually(lambda: any(e.kind is TradeEventKind.FILL for e in stream.of("contract-gap-1")), timeout=10)
+    fills = [e.execution for e in stream.of("contract-gap-1") if e.execution is not None]
+    assert sum(f.quantity for f in fills) == Decimal("10")
+    assert len({f.execution_id for f in fills}) == len(fills)
+    assert placed.submitted_at is not None
+    polled = [r for r in await gateway.executions_since(placed.submitted_at) if r.client_order_id == "contract-gap-1"]
+    assert sorted(r.execution_id for r in polled) == sorted(f.execution_id for f in fills)
+    assert (await gateway.get_order(placed.broker_order_id)).status is OrderStatus.FILLED
+
+
+async def _no_streams(sim: SimulatorHandle) -> bool:
+    return (await sim.admin.state())["stream_connections"] == 0
+
+
+async def test_ambiguous_submit_is_one_order(sim: SimulatorHandle, broker: BrokerUnderTest,
+                                             gateway: BrokerGateway) -> None:
+    await sim.admin.set_faults(drop_responses=1, drop_mode="close", drop_match=broker.place_order_request)
+    with pytest.raises(AmbiguousOutcomeError):
+        await gateway.submit_order(resting("contract-ambiguous-1"))
+    found = await gateway.get_order_by_client_id("contract-ambiguous-1")
+    assert found is not None
+    again = await gateway.submit_order(resting("contract-ambiguous-1"))
+    assert again.broker_order_id == found.broker_order_id
+    view = await sim.admin.orders()
+    assert len(accepted_submissions(view, "contract-ambiguous-1")) == 1
+    assert len(view["dropped_responses"]) == 1
+
+
+async def test_what_the_broker_cannot_do_is_refused_before_submission(sim: SimulatorHandle,
+                                                                      gateway: BrokerGateway) -> None:
+    caps = gateway.capabilities()
+    unsupported = order("contract-unsupported-1", order_type="LIMIT", price="150",
+                        execution_params=ExecutionParameters(time_in_force="IOC"))
+    if unsupported.time_in_force in caps.time_in_force:
+        unsupported = order("contract-unsupported-1", order_type="LIMIT", price="150",
+                            execution_params=ExecutionParameters(time_in_force="GTD",
+                                                                 expire_at="2030-01-01T00:00:00Z"))
+    problems = capability_problems(unsupported, caps)
+    assert problems and "does not support" in str(problems[0])
+    with pytest.raises(BrokerRejectedError):
+        await gateway.submit_order(unsupported)
+    assert (await sim.admin.orders())["submissions"].get("contract-unsupported-1") is None
+
+
+async def test_replace_after_a_partial_fill_keeps_what_filled(sim: SimulatorHandle, gateway: BrokerGateway) -> None:
+    await sim.admin.set_liquidity("AAPL", 4)
+    placed = await gateway.submit_order(resting("contract-partial-replace-1", price="190"))
+    await sim.admin.advance(1)
+    await sim.admin.set_price("AAPL", "195", volatility="0")
+    filled = (await gateway.get_order(placed.broker_order_id)).filled_quantity
+    assert Decimal("0") < filled < Decimal("10")
+    live = await gateway.replace_order(placed.broker_order_id, OrderAmendment(limit_price="189"))
+    assert live.limit_price == Decimal("189")
+    if gateway.capabilities().replace_keeps_id:
+        assert (live.quantity, live.filled_quantity) == (Decimal("10"), filled)  # one order, its fills kept
+    else:
+        assert (live.quantity, live.filled_quantity) == (Decimal("10") - filled, Decimal("0"))  # the rest
+        assert (await gateway.get_order(placed.broker_order_id)).filled_quantity == filled
