@@ -14,6 +14,7 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -95,9 +96,11 @@ class CredentialCipher:
 
     def encrypt(self, connection_id: str, credentials: ConnectionCredentials) -> bytes:
         """Return nonce + AES-GCM ciphertext of the clear values; the connection id is authenticated data."""
-        payload = dict(credentials.secret_values())
+        payload: dict[str, Any] = dict(credentials.secret_values())
         expires = credentials.token_expires_at
         payload["token_expires_at"] = None if expires is None else expires.isoformat()
+        if credentials.additional_keys:
+            payload["additional_keys"] = credentials.additional_secret_values()
         nonce = os.urandom(_NONCE_BYTES)
         clear = json.dumps(payload, separators=(",", ":")).encode()
         return nonce + self._aead.encrypt(nonce, clear, connection_id.encode())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,10 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from activities.models import OrderOutcome
+from brokers.registry import GatewayRegistry
 from domain.broker_integration import BrokerConnection, ConnectionCredentials
 from persistence import Repositories, open_repositories
 from simulator.testing import SimulatorProcess
 
+from .accounts import account_view, sync_connection
 from .client import connect
 from .demo_basket import PRICES, DemoOrder, basket
 from .devstack import stack_status, start_stack, stop_stack
@@ -59,13 +62,14 @@ async def _with_worker(settings: Settings, repos: Repositories, sim: SimulatorPr
     await _register(repos, sim)
     for symbol, price in PRICES.items():
         await asyncio.to_thread(sim.admin.set_price, symbol, str(price), 0)
-    client = await connect(settings)
+    client = await connect(settings, serve_metrics=keep_running)  # BROKERFLOW_METRICS_PORT: /metrics while up
     from worker import running_worker
 
-    async with running_worker(client, repos, settings.task_queue):
+    async with running_worker(client, repos, settings.task_queue) as running:
         orders = OrderClient(client, settings.task_queue)
         outcomes = await _run_basket(orders, sim, basket(MARGIN, CASH))
         ok = await _report(settings, repos, sim, outcomes)
+        ok = await _accounts(repos, running.registry) and ok
         if keep_running:
             await _wait_for_ctrl_c(settings)
     return ok
@@ -133,6 +137,29 @@ async def _report(settings: Settings, repos: Repositories, sim: SimulatorProcess
     return all_ok
 
 
+async def _accounts(repos: Repositories, registry: GatewayRegistry) -> bool:
+    """Both accounts synchronised from the broker: our booked figures must match its figures exactly."""
+    table = Table(title="accounts: our books against the broker's", show_lines=False)
+    for column in ("connection", "account", "type", "cash", "settled cash", "equity", "buying power (ours)",
+                   "broker's", "positions", "drift"):
+        table.add_column(column, no_wrap=True)
+    agree = True
+    for connection_id in (MARGIN, CASH):
+        for synced in await sync_connection(repos, registry, connection_id, datetime.now(UTC)):
+            record = (await account_view(repos, synced.account, datetime.now(UTC))).record()
+            agree = agree and not synced.drifts
+            table.add_row(connection_id, record["account_number"], record["account_type"], f"{record['cash']:.2f}",
+                          f"{record['settled_cash']:.2f}", f"{record['equity']:.2f}",
+                          f"{record['buying_power']:.2f}", f"{record['broker_buying_power']:.2f}",
+                          str(record["positions"]),
+                          "[green]none[/]" if not synced.drifts else "[red]" + "; ".join(
+                              d.describe() for d in synced.drifts) + "[/]")
+    console.print(table)
+    console.print("[green]every fill and fee booked into the accounts matches the broker's figures[/]" if agree
+                  else "[red]the accounts differ from the broker's figures: see the drift column[/]")
+    return agree
+
+
 async def _verify(repos: Repositories, broker: dict[str, Any], item: DemoOrder, outcome: OrderOutcome
                   ) -> tuple[bool, str]:
     view = outcome.view
@@ -161,4 +188,6 @@ async def _wait_for_ctrl_c(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     console.print(f"\n[bold]running[/]: explore {settings.temporal_ui_url}; `brokerflow order list`; Ctrl-C stops "
                   "the worker and the simulator (the stack stays up: `brokerflow dev down`).")
+    if settings.metrics_port is not None:
+        console.print(f"metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics")
     await stop.wait()

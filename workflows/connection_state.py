@@ -74,6 +74,9 @@ class SupervisorState(BaseModel):
     handled_updates: list[str] = Field(default_factory=list)
     fee_sweep_since: datetime | None = None
     next_fee_sweep_at: datetime | None = None
+    next_account_sync_at: datetime | None = None
+    accounts: list[str] = Field(default_factory=list)
+    account_drifts: int = 0
     fees_swept: int = 0
     runs: int = 1
     iterations: int = 0

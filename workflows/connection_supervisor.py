@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from starter.search_attributes import CONNECTION_ID, CONNECTION_STATUS
 
     from . import connection_state as rules
+    from .connection_accounts import AccountSync
     from .connection_fees import FeeSweep
     from .connection_state import SupervisorInput, SupervisorState
     from .connection_stream import StreamSupervision
@@ -57,7 +58,7 @@ def connection_workflow_id(connection_id: str) -> str:
 
 
 @workflow.defn
-class ConnectionSupervisorWorkflow(StreamSupervision, SessionUpkeep, FeeSweep):
+class ConnectionSupervisorWorkflow(StreamSupervision, SessionUpkeep, FeeSweep, AccountSync):
     @workflow.init
     def __init__(self, request: SupervisorInput) -> None:
         self.config = request.config
@@ -99,6 +100,8 @@ class ConnectionSupervisorWorkflow(StreamSupervision, SessionUpkeep, FeeSweep):
             await self._check()
         if self.state.authenticated and self._fee_sweep_due() and workflow.patched("fee-sweep"):
             await self._sweep_fees()
+        if self.state.authenticated and self._account_sync_due() and workflow.patched("account-sync"):
+            await self._sync_accounts()
 
     async def _sleep(self) -> None:
         until = rules.next_wake(self.state, self.config, workflow.now())

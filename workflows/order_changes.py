@@ -7,7 +7,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import AmendRequest, CancelInput, CancelRequest, ChangeResult, ReplaceInput
-    from activities.order_activities import BROKER_REJECTED, OrderActivities
+    from activities.order_activities import BROKER_REJECTED, PRE_TRADE_REFUSED, OrderActivities
     from domain.broker_integration import BrokerOrder, OrderSnapshot, OrderStatus
 
     from . import amend as amend_rules
@@ -63,18 +63,19 @@ class OrderChanges(OrderTracking):
         await self._flush()
         replace = ReplaceInput(connection_id=self.state.connection_id or "",
                                broker_order_id=self.state.broker_order_ids[-1],
-                               client_order_id=order.client_order_id, amendment=request.amendment())
+                               client_order_id=order.client_order_id, amendment=request.amendment(),
+                               amended=new_order)
         try:
             snapshot: OrderSnapshot = await self._activity(OrderActivities.replace_order, replace, "replace", QUICK)
         except ActivityError as err:
             cause = err.cause
-            refused = isinstance(cause, ApplicationError) and cause.type == BROKER_REJECTED
+            refused = isinstance(cause, ApplicationError) and cause.type in (BROKER_REJECTED, PRE_TRADE_REFUSED)
             if not refused and workflow.patched("amend-outcome-unknown"):
                 return await self._resolve_amend(new_order, err)
             self._track(order.refuse_pending(f"amend refused: {cause}", workflow.now()))
             await self._flush()
             return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
-                                message=f"broker refused the amend: {cause}")
+                                message=f"{_refuser(cause)} refused the amend: {cause}")
         self.state.broker_order_ids.append(snapshot.broker_order_id)
         self._track(order.replaced(new_order, snapshot.broker_order_id, workflow.now()))
         await self._flush()
@@ -96,3 +97,9 @@ class OrderChanges(OrderTracking):
                                 message=f"amend not applied at the broker: {err.cause}")
         return ChangeResult(accepted=False, status=str(order.status), broker_order_id=order.broker_order_id,
                             message=f"amend outcome unknown ({err.cause}); being resolved with the broker")
+
+
+def _refuser(cause: BaseException | None) -> str:
+    """Who said no: our pre-trade check or the broker."""
+    pre_trade = isinstance(cause, ApplicationError) and cause.type == PRE_TRADE_REFUSED
+    return "the pre-trade check" if pre_trade else "broker"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -12,12 +14,14 @@ from domain.broker_integration.value_objects import ConnectionCredentials
 
 from .client import AlpacaAuth, AlpacaClient
 from .config import AlpacaConfig
-from .errors import AlpacaAuthenticationError, AlpacaProtocolError
+from .errors import AlpacaAuthenticationError, AlpacaError, AlpacaProtocolError
 from .schemas import AlpacaAccount
 
 __all__ = ["AlpacaSession", "CredentialsSource", "SessionPool"]
 
 CredentialsSource = Callable[[str], Awaitable[ConnectionCredentials | None]]
+
+log = logging.getLogger("brokerflow.alpaca")
 
 
 @dataclass
@@ -65,6 +69,8 @@ class SessionPool:
         self._transport = transport
         self._sessions: dict[str, AlpacaSession] = {}
         self._lock = asyncio.Lock()
+        self._has_more_keys = False
+        self._loaded_at = float("-inf")
 
     def _open(self, auth: AlpacaAuth) -> AlpacaSession:
         return AlpacaSession(
@@ -107,6 +113,30 @@ class SessionPool:
         if credentials is None:
             raise AlpacaAuthenticationError(f"connection {self.connection_id}: not authenticated")
         await self.login(credentials)
+        self._has_more_keys = bool(credentials.additional_keys)
+        await self.login_more(credentials)
+        self._loaded_at = time.monotonic()
+
+    async def login_more(self, credentials: ConnectionCredentials) -> list[AlpacaSession]:
+        """Log in each additional key pair (one account each); a failing one is logged and skipped, so one
+        revoked key does not take the connection's other accounts down."""
+        sessions = []
+        for extra in credentials.for_account_keys():
+            try:
+                sessions.append(await self.login(extra))
+            except AlpacaError as exc:
+                log.warning("connection %s: additional key %s…: %s", self.connection_id,
+                            (extra.api_key or "")[:4], exc.__class__.__name__)
+        return sessions
+
+    async def reload(self, min_interval: float = 30.0) -> None:
+        """Log in again from the stored credentials (a key added since is picked up), at most every
+        `min_interval` seconds."""
+        if self._source is None or time.monotonic() - self._loaded_at < min_interval:
+            return
+        async with self._lock:
+            if time.monotonic() - self._loaded_at >= min_interval:
+                await self._login_from_source()
 
     async def get(self, account: str | None = None) -> AlpacaSession:
         """The session of an account (by number or id), or the default one."""
@@ -116,7 +146,12 @@ class SessionPool:
         found = await self.find(account)
         if found is not None:
             return found
-        if len(sessions) == 1:
+        await self.reload()  # an account added to the connection since the pool logged in
+        found = await self.find(account)
+        if found is not None:
+            return found
+        sessions = await self.all()
+        if len(sessions) == 1 and not self._has_more_keys:
             # One key is one account at Alpaca: an account id of brokerflow's own naming still means it.
             return sessions[0]
         raise AlpacaAuthenticationError(f"connection {self.connection_id}: no session for account {_mask(account)}")

@@ -209,7 +209,9 @@ class BrokerAccount(BaseModel):
     good_faith_violations: list[GoodFaithViolation] = Field(default_factory=list)
     day_trades: list[date] = Field(default_factory=list)
     opened_today: dict[str, Decimal] = Field(default_factory=dict)
+    day_trade_orders: list[str] = Field(default_factory=list)  # orders that made today's day trades
     trade_date: date | None = None
+    booked_at: datetime | None = None  # when we last booked a fill or fee locally
     updated_at: datetime | None = None
 
     def position_quantity(self, symbol: str) -> Decimal:

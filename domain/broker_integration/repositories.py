@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from .entities import BrokerAccount, BrokerConnection
+from .enums import AccountType
 from .order import Order
 from .order_state import OrderStatus
 from .rules.accounting import AccountDrift
@@ -109,6 +110,7 @@ class LedgerSync:
     drifts: list[AccountDrift] = field(default_factory=list)
     orders_in_flight: int = 0
     created: bool = False
+    held: tuple[Reservation, ...] = ()  # the reservations held when it was merged
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,18 @@ class AccountLedgerRepository(Protocol):
         """
         ...
 
+    async def amend(self, order: BrokerOrder, reference_price: Decimal, estimated_fees: Decimal,
+                    today: date, *, commit: bool) -> Reservation | None:
+        """An amended order: with `commit` False, check its unfilled part against the account less the other
+        reservations (PreTradeRejectedError, changing nothing); with `commit` True (the broker took the new
+        terms), move its reservation to them. None when the order holds no reservation."""
+        ...
+
+    async def update_settings(self, account_id: str, account_type: AccountType | None = None,
+                              allow_unsettled_funds: bool | None = None) -> BrokerAccount | None:
+        """Change what brokers do not report (under the account's lock, nothing else touched)."""
+        ...
+
     async def release(self, client_order_id: str, reason: str) -> bool:
         """Release an order's reservation (filled, cancelled, rejected, expired); False if none was held."""
         ...
@@ -154,3 +168,7 @@ class AccountLedgerRepository(Protocol):
     async def reservations(self, account_id: str, held_only: bool = True) -> Sequence[Reservation]: ...
 
     async def reservation(self, client_order_id: str) -> Reservation | None: ...
+
+    async def estimated_fees(self, client_order_ids: Sequence[str]) -> dict[str, Decimal]:
+        """Our pre-trade fee estimate of each order that has a reservation."""
+        ...

@@ -9,17 +9,23 @@ inserted and applied in the same transaction, so a retried activity can neither 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.broker_integration import BrokerAccount, ExecutionReport, FeeReport, PreTradeRejectedError
+from domain.broker_integration import AccountType, BrokerAccount, BrokerOrder, ExecutionReport, FeeReport
 from domain.broker_integration.repositories import LedgerSync, ReservationRequest
-from domain.broker_integration.rules.accounting import account_drift, apply_fill, merge_broker_snapshot
+from domain.broker_integration.rules.accounting import (
+    account_drift,
+    ahead_of_us,
+    apply_fill,
+    is_stale,
+    merge_broker_snapshot,
+)
 from domain.broker_integration.rules.buying_power import (
     Reservation,
     check_pre_trade,
@@ -40,6 +46,7 @@ _EXECUTIONS = table_of(ExecutionReportRow)
 _FEES = table_of(FeeReportRow)
 _ORDERS = table_of(OrderRow)
 TERMINAL = ("FILLED", "CANCELED", "REJECTED", "EXPIRED")
+ORPHAN_AFTER = timedelta(minutes=10)
 HELD, RELEASED = "HELD", "RELEASED"
 
 
@@ -75,21 +82,28 @@ class SqlAccountLedger(SqlRepository):
             if (await session.execute(stmt)).first() is not None:
                 return LedgerSync(account=fresh, created=True)
             local = await self._locked(session, snapshot.account_id)
-        merged = merge_broker_snapshot(local, snapshot, today)
         await self._release_finished(session, snapshot.account_id)
         held = await self._held(session, snapshot.account_id)
-        drifts = [] if local is None else account_drift(local, snapshot)
+        in_flight = {r.symbol for r in held}
+        merged = merge_broker_snapshot(local, snapshot, today, in_flight)
+        comparable = local is not None and not is_stale(local, snapshot) and not ahead_of_us(local, snapshot,
+                                                                                                  in_flight)
+        drifts = account_drift(local, snapshot) if comparable and local is not None else []
         await self._save(session, merged)
-        return LedgerSync(account=merged, drifts=drifts, orders_in_flight=len(held))
+        return LedgerSync(account=merged, drifts=drifts, orders_in_flight=len(held), held=tuple(held))
 
     async def _release_finished(self, session: AsyncSession, account_id: str) -> None:
-        """A safety net: reservations of orders that ended without releasing them (their workflow's last step
-        failed) are released at the next sync."""
+        """A safety net for reservations whose order's last step failed: released when the order row is
+        terminal, or when no order row exists ORPHAN_AFTER after the check (its workflow ended before it
+        stored the order, e.g. the pre-trade activity failed after reserving)."""
         finished = select(_ORDERS.c.client_order_id).where(_ORDERS.c.status.in_(TERMINAL))
+        stored = select(_ORDERS.c.client_order_id)
+        orphaned = and_(_RESERVATIONS.c.client_order_id.not_in(stored),
+                        _RESERVATIONS.c.created_at < func.now() - ORPHAN_AFTER)
         await session.execute(
             update(_RESERVATIONS)
             .where(and_(_RESERVATIONS.c.account_id == account_id, _RESERVATIONS.c.status == HELD,
-                        _RESERVATIONS.c.client_order_id.in_(finished)))
+                        or_(_RESERVATIONS.c.client_order_id.in_(finished), orphaned)))
             .values(status=RELEASED, reason="order ended", released_at=func.now()))
 
     async def sync(self, snapshot: BrokerAccount, today: date) -> LedgerSync:
@@ -99,30 +113,80 @@ class SqlAccountLedger(SqlRepository):
     async def reserve(self, request: ReservationRequest) -> tuple[Reservation, AccountFigures]:
         order, snapshot = request.order, request.snapshot
         async with self._sessions.begin() as session:
-            merged = (await self._merge(session, snapshot, request.today)).account
+            synced = await self._merge(session, snapshot, request.today)
+            merged = synced.account
             query = select(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == order.client_order_id)
             existing = (await session.execute(query)).mappings().first()
-            others = [r for r in await self._held(session, snapshot.account_id)
-                      if r.client_order_id != order.client_order_id]
-            totals = reserved_totals(others, order.symbol)
-            try:
-                figures = check_pre_trade(order, merged, request.reference_price, today=request.today,
-                                          fees=request.estimated_fees, reserved=totals)
-            except PreTradeRejectedError:
-                if existing is None:
-                    raise
-                figures = None  # a retry of an order already reserved: the first decision stands
-            if existing is not None:
-                return _reservation(existing), figures or compute_figures(merged, request.today)
+            held_here = existing is not None and existing["status"] == HELD and (
+                existing["account_id"] == snapshot.account_id)
+            if held_here:  # a retried activity: the first decision stands
+                return _reservation(existing), compute_figures(merged, request.today)
+            others = [r for r in synced.held if r.client_order_id != order.client_order_id]
+            figures = check_pre_trade(order, merged, request.reference_price, today=request.today,
+                                      fees=request.estimated_fees, reserved=reserved_totals(others, order.symbol))
             reservation = reservation_for(order, snapshot.account_id, request.reference_price,
                                           request.estimated_fees)
-            await session.execute(insert(_RESERVATIONS).values(
+            values = dict(
                 client_order_id=order.client_order_id, account_id=snapshot.account_id,
                 connection_id=order.connection_id, symbol=order.symbol, side=plain(order.side),
-                quantity=order.quantity, amount=reservation.amount, estimated_fees=request.estimated_fees,
-                reference_price=request.reference_price, status=HELD,
-            ))
+                quantity=order.quantity, amount=reservation.amount, filled_quantity=Decimal("0"),
+                estimated_fees=request.estimated_fees, reference_price=request.reference_price, status=HELD,
+                reason=None, released_at=None,
+            )
+            # A released reservation (or one on another account: the order was routed elsewhere) is replaced.
+            stmt = insert(_RESERVATIONS).values(**values)
+            await session.execute(stmt.on_conflict_do_update(
+                index_elements=["client_order_id"],
+                set_={k: stmt.excluded[k] for k in values if k != "client_order_id"}))
             return reservation, figures
+
+    async def amend(self, order: BrokerOrder, reference_price: Decimal, estimated_fees: Decimal,
+                    today: date, *, commit: bool) -> Reservation | None:
+        async with self._sessions.begin() as session:
+            account_id = await self._account_of(session, order.client_order_id)
+            account = None if account_id is None else await self._locked(session, account_id)
+            query = select(_RESERVATIONS).where(and_(_RESERVATIONS.c.client_order_id == order.client_order_id,
+                                                     _RESERVATIONS.c.status == HELD))
+            row = (await session.execute(query)).mappings().first()
+            if account is None or row is None:
+                return None
+            current = _reservation(row)
+            others = [r for r in await self._held(session, account.account_id)
+                      if r.client_order_id != order.client_order_id]
+            remaining = order.quantity - current.filled_quantity
+            moved = reservation_for(order, account.account_id, reference_price, estimated_fees)
+            if not commit:
+                if remaining > 0:
+                    unfilled = order.model_copy(update={"quantity": remaining})
+                    check_pre_trade(unfilled, account, reference_price, today=today, fees=estimated_fees,
+                                    reserved=reserved_totals(others, order.symbol))
+                grown = moved.model_copy(update={"filled_quantity": current.filled_quantity})
+                if grown.held_amount <= current.held_amount:
+                    return current
+                # Asking for more: hold the larger terms from now on, so no other order takes those dollars
+                # while the broker answers; the commit (or the order's end) settles them.
+            elif moved.model_copy(update={"filled_quantity": current.filled_quantity}) == current:
+                return current
+            await session.execute(
+                update(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == order.client_order_id)
+                .values(quantity=order.quantity, amount=moved.amount, estimated_fees=estimated_fees,
+                        reference_price=reference_price))
+            return moved.model_copy(update={"filled_quantity": current.filled_quantity})
+
+    async def update_settings(self, account_id: str, account_type: AccountType | None = None,
+                              allow_unsettled_funds: bool | None = None) -> BrokerAccount | None:
+        async with self._sessions.begin() as session:
+            account = await self._locked(session, account_id)
+            if account is None:
+                return None
+            changes: dict[str, Any] = {}
+            if account_type is not None:
+                changes["account_type"] = account_type
+            if allow_unsettled_funds is not None:
+                changes["allow_unsettled_funds"] = allow_unsettled_funds
+            updated = account.model_copy(update=changes)
+            await self._save(session, updated)
+            return updated
 
     async def release(self, client_order_id: str, reason: str) -> bool:
         stmt = (update(_RESERVATIONS)
@@ -149,8 +213,8 @@ class SqlAccountLedger(SqlRepository):
             if account is not None:
                 effect = apply_fill(account, symbol=report.symbol, side=report.side, quantity=report.quantity,
                                     price=report.price, fees=report.commission + report.fees,
-                                    trade_date=trade_date)
-                await self._save(session, effect.account)
+                                    trade_date=trade_date, order_id=report.client_order_id)
+                await self._save(session, effect.account.model_copy(update={"booked_at": datetime.now(UTC)}))
                 await session.execute(
                     update(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == report.client_order_id)
                     .values(filled_quantity=_RESERVATIONS.c.filled_quantity + report.quantity))
@@ -166,8 +230,9 @@ class SqlAccountLedger(SqlRepository):
             account_id = await self._account_of(session, fee.client_order_id)
             account = None if account_id is None else await self._locked(session, account_id)
             if account is not None:
-                await self._save(session, account.model_copy(update={"cash": account.cash - fee.amount,
-                                                                     "equity": account.equity - fee.amount}))
+                await self._save(session, account.model_copy(update={
+                    "cash": account.cash - fee.amount, "equity": account.equity - fee.amount,
+                    "booked_at": datetime.now(UTC)}))
             return True
 
     async def reservations(self, account_id: str, held_only: bool = True) -> Sequence[Reservation]:

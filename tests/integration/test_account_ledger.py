@@ -130,3 +130,14 @@ async def test_retirement_type_set_by_the_user_survives_a_sync(repositories: Rep
     with pytest.raises(PreTradeRejectedError) as info:
         await ledger.reserve(buy("s1", "1", side="SELL_SHORT"))
     assert info.value.code == "SHORT_NOT_ALLOWED"
+
+
+async def test_a_released_reservation_is_taken_again_on_a_new_check(repositories: Repositories) -> None:
+    ledger = repositories.ledger
+    assert ledger is not None
+    await ledger.reserve(buy("o1", "60"))
+    assert await ledger.release("o1", "re-routed")
+    assert await ledger.reservations("acc-1") == []
+    again, _ = await ledger.reserve(buy("o1", "60"))  # checked again, held again
+    assert [r.client_order_id for r in await ledger.reservations("acc-1")] == ["o1"]
+    assert again.held_amount == D("6000")

@@ -118,3 +118,16 @@ async def test_open_repositories_uses_the_key_file(
     async with await open_repositories(database_url, data_dir=tmp_path) as second:
         assert await second.connections.get_credentials("alpaca-paper") == credentials()
     assert "CredentialCipher(key_id=" in repr(CredentialCipher(load_key(tmp_path)))
+
+
+async def test_additional_account_keys_roundtrip_encrypted(repositories: Repositories) -> None:
+    from domain.broker_integration.value_objects import AccountKey
+
+    await repositories.connections.save(BrokerConnection(connection_id="multi", broker="alpaca"))
+    second = AccountKey(api_key="AK2", api_secret="SECOND-S3CRET")
+    more = credentials().model_copy(update={"additional_keys": (second,)})
+    await repositories.connections.save_credentials("multi", more)
+    loaded = await repositories.connections.get_credentials("multi")
+    assert loaded == more and loaded is not None
+    assert loaded.additional_keys[0].api_secret.get_secret_value() == "SECOND-S3CRET"
+    assert "SECOND-S3CRET" not in await raw_rows(repositories)

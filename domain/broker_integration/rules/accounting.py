@@ -19,14 +19,17 @@ __all__ = [
     "AccountDrift",
     "FillEffect",
     "account_drift",
+    "ahead_of_us",
     "apply_fill",
     "business_days_back",
     "day_trade_count",
+    "is_stale",
     "mark_to_market",
     "merge_broker_snapshot",
     "next_business_day",
     "roll_to",
     "settled_cash",
+    "tracks_good_faith",
 ]
 
 ZERO = Decimal("0")
@@ -70,11 +73,12 @@ def roll_to(account: BrokerAccount, today: date) -> BrokerAccount:
 
     The end-of-day figures (`last_equity`, `last_maintenance_margin`) are the broker's; a sync sets them.
     """
-    if account.trade_date == today:
-        return account
+    if account.trade_date is not None and today <= account.trade_date:
+        return account  # only forward: a late fill dated an earlier day must not reset today's openings
     return account.model_copy(deep=True, update={
         "trade_date": today,
         "opened_today": {},
+        "day_trade_orders": [],
         "pending_settlements": [s for s in account.pending_settlements if s.settles_on > today],
         "unsettled_purchases": [p for p in account.unsettled_purchases if p.funds_settle_on > today],
     })
@@ -110,25 +114,35 @@ def _move_position(position: Position | None, symbol: str, signed_qty: Decimal,
         avg = price  # flipped through zero: the remainder opened at this price
     if after == 0:
         return None, realized, closed
-    last = position.last_price if position and position.last_price is not None else price
+    last = price  # the fill is the freshest mark
     moved = Position(symbol=symbol, quantity=after, avg_entry_price=avg, last_price=last,
                      market_value=after * last, unrealized_pnl=(last - avg) * after,
                      realized_pnl=realized_before + realized)
     return moved, realized, closed
 
 
+def tracks_good_faith(account: BrokerAccount) -> bool:
+    """Cash accounts can incur good-faith violations; margin accounts and retirement accounts with limited
+    margin (which may spend unsettled proceeds) cannot."""
+    if account.account_type is AccountType.MARGIN:
+        return False
+    return not (account.account_type.is_retirement and account.allow_unsettled_funds)
+
+
 def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity: Decimal, price: Decimal,
-               fees: Decimal = ZERO, trade_date: date, holidays: Collection[date] = ()) -> FillEffect:
+               fees: Decimal = ZERO, trade_date: date, holidays: Collection[date] = (),
+               order_id: str | None = None) -> FillEffect:
     """Book one execution at once, before the broker's next figures arrive.
 
     Cash moves by the notional and the fees; a sale's proceeds settle T+1; a buy in an account that trades on
     settled funds records the part paid with unsettled proceeds, and selling that purchase before those funds
-    settle is a good-faith violation; closing shares opened the same day is a day trade.
+    settle is a good-faith violation; closing shares opened the same day is a day trade (one per closing
+    order, however many fills it takes: pass `order_id`).
     """
     account = roll_to(account, trade_date)
     signed = _signed(side, quantity)
     notional = quantity * price
-    cash_accounting = account.account_type is not AccountType.MARGIN
+    cash_accounting = tracks_good_faith(account)
     purchases = list(account.unsettled_purchases)
     violation: GoodFaithViolation | None = None
     if cash_accounting and signed > 0:
@@ -139,7 +153,11 @@ def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity
             share = (quantity * unsettled_used / notional) if notional else quantity
             purchases.append(UnsettledPurchase(symbol=symbol, quantity=share, funds_settle_on=funds_settle_on))
     elif cash_accounting and signed < 0:
-        remaining = quantity
+        # Fully paid shares are sold first; only the rest comes out of purchases made with unsettled funds.
+        held = account.position_quantity(symbol)
+        unfunded = sum((p.quantity for p in purchases if p.symbol == symbol and p.funds_settle_on > trade_date),
+                       ZERO)
+        remaining = max(quantity - max(held - unfunded, ZERO), ZERO)
         kept: list[UnsettledPurchase] = []
         for purchase in purchases:
             if purchase.symbol == symbol and remaining > 0 and purchase.funds_settle_on > trade_date:
@@ -162,7 +180,8 @@ def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity
     else:
         positions[symbol] = position
     opened_before = account.opened_today.get(symbol, ZERO)
-    day_trade = closed > 0 and opened_before > 0
+    closes_today = closed > 0 and opened_before > 0
+    day_trade = closes_today and (order_id is None or order_id not in account.day_trade_orders)
     opened = dict(account.opened_today)
     opened[symbol] = max(opened_before - closed, ZERO) + quantity - closed
     settlements = list(account.pending_settlements)
@@ -178,11 +197,12 @@ def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity
         "opened_today": opened,
         "realized_pnl": account.realized_pnl + realized,
         "day_trades": [*account.day_trades, trade_date] if day_trade else list(account.day_trades),
+        "day_trade_orders": [*account.day_trade_orders, *([order_id] if day_trade and order_id else [])],
         "good_faith_violations": [*account.good_faith_violations, *([violation] if violation else [])],
     })
     updated = updated.model_copy(update={
         "settled_cash": settled_cash(updated, trade_date),
-        "day_trade_count": day_trade_count(updated, trade_date, holidays),
+        "day_trade_count": max(account.day_trade_count, day_trade_count(updated, trade_date, holidays)),
         "equity": cash + sum((p.market_value for p in positions.values()), ZERO),
     })
     return FillEffect(account=updated, realized_pnl=realized, day_trade=day_trade, good_faith_violation=violation)
@@ -231,13 +251,31 @@ def account_drift(ours: BrokerAccount, broker: BrokerAccount, tolerance: Decimal
     return drifts
 
 
-def merge_broker_snapshot(local: BrokerAccount | None, broker: BrokerAccount, today: date) -> BrokerAccount:
+def is_stale(local: BrokerAccount | None, broker: BrokerAccount) -> bool:
+    """The broker's snapshot was taken before our last local booking: it may miss that fill or fee."""
+    if local is None or local.booked_at is None or broker.updated_at is None:
+        return False
+    return broker.updated_at < local.booked_at
+
+
+def ahead_of_us(local: BrokerAccount | None, broker: BrokerAccount, in_flight_symbols: Collection[str]) -> bool:
+    """The broker shows a different quantity in a symbol an order of ours is still working: a fill is on its
+    way to us, and merging now would count it twice once we book it."""
+    if local is None:
+        return False
+    return any(local.position_quantity(s) != broker.position_quantity(s) for s in in_flight_symbols)
+
+
+def merge_broker_snapshot(local: BrokerAccount | None, broker: BrokerAccount, today: date,
+                          in_flight_symbols: Collection[str] = ()) -> BrokerAccount:
     """The broker's figures and positions, with our own bookkeeping kept.
 
     Balances, margin figures and positions come from the broker (it is the book of record); pending
     settlements, unsettled purchases, good-faith violations, day trades and realized P&L are ours. A
     retirement type or a limited-margin setting chosen by the user survives (brokers do not report them).
     """
+    if local is not None and (is_stale(local, broker) or ahead_of_us(local, broker, in_flight_symbols)):
+        return roll_to(local, today)  # not comparable now; the next snapshot will be
     if local is None:
         merged = roll_to(broker, today)
         return merged.model_copy(update={"settled_cash": min(broker.settled_cash, settled_cash(merged, today))})

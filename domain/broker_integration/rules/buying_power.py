@@ -13,7 +13,7 @@ from ..entities import BrokerAccount
 from ..enums import AccountType, OrderSide, OrderType
 from ..errors import PreTradeRejectedError
 from ..value_objects import BrokerOrder
-from .accounting import day_trade_count
+from .accounting import day_trade_count, tracks_good_faith
 from .margin import PDT_DAY_TRADES, PDT_MIN_EQUITY, AccountFigures, compute_figures
 
 __all__ = [
@@ -198,7 +198,7 @@ def _check_day_trades(order: BrokerOrder, account: BrokerAccount, figures: Accou
 
 def _check_good_faith(order: BrokerOrder, account: BrokerAccount, day: date) -> None:
     """Cash accounts: selling shares bought with unsettled funds before those funds settle is refused."""
-    if account.account_type is AccountType.MARGIN:
+    if not tracks_good_faith(account):
         return
     unfunded = sum((p.quantity for p in account.unsettled_purchases
                     if p.symbol == order.symbol and p.funds_settle_on > day), ZERO)

@@ -60,6 +60,10 @@ class FeeEstimate(ValueObject):
     def total(self) -> Decimal:
         return self.commission + self.sec_fee + self.finra_taf
 
+    def __add__(self, other: FeeEstimate) -> FeeEstimate:
+        return FeeEstimate(commission=self.commission + other.commission, sec_fee=self.sec_fee + other.sec_fee,
+                           finra_taf=self.finra_taf + other.finra_taf)
+
     def by_kind(self) -> dict[FeeKind, Decimal]:
         return {FeeKind.COMMISSION: self.commission, FeeKind.SEC_FEE: self.sec_fee, FeeKind.FINRA_TAF: self.finra_taf}
 

@@ -4,9 +4,9 @@
 - Retirement (IRA, Roth, SEP, SIMPLE, solo 401k): cash-like, no shorting, no borrowing; with limited
   margin (`allow_unsettled_funds`, Alpaca's IRA default) unsettled sale proceeds may be spent.
 - Margin, Reg T: initial margin 50% of long and short market value, maintenance 25% long / 30% short;
-  buying power = max(equity - initial margin, 0) x multiplier, the multiplier 2 overnight and 4 for a
-  pattern day trader with at least $25,000 of last equity; day-trading buying power
-  4 x (last equity - last maintenance margin).
+  Reg T buying power = max(equity - initial margin, 0) x 2 (x 1 below $2,000 of equity, which may not
+  borrow); a pattern day trader with at least $25,000 of last equity gets day-trading buying power,
+  4 x (last equity - last maintenance margin), Alpaca's formula.
 - Pattern day trader: 4 or more day trades in 5 business days flags a margin account; below $25,000 of
   equity, an order that would complete another day trade is refused (FINRA rule 4210).
 """
@@ -27,6 +27,7 @@ __all__ = [
     "MAINTENANCE_SHORT",
     "PDT_DAY_TRADES",
     "PDT_MIN_EQUITY",
+    "REG_T_MIN_EQUITY",
     "AccountFigures",
     "compute_figures",
 ]
@@ -37,6 +38,7 @@ MAINTENANCE_LONG = Decimal("0.25")
 MAINTENANCE_SHORT = Decimal("0.30")
 PDT_MIN_EQUITY = Decimal("25000")
 PDT_DAY_TRADES = 4
+REG_T_MIN_EQUITY = Decimal("2000")  # below it a margin account may not borrow
 
 
 class AccountFigures(ValueObject):
@@ -69,10 +71,11 @@ def compute_figures(account: BrokerAccount, today: date) -> AccountFigures:
         initial = (long_mv - short_mv) * INITIAL_MARGIN
         maintenance = long_mv * MAINTENANCE_LONG - short_mv * MAINTENANCE_SHORT
         pdt = account.pattern_day_trader and account.last_equity >= PDT_MIN_EQUITY
-        multiplier = Decimal(4) if pdt else Decimal(2)
-        regt = max(equity - initial, ZERO) * 2
+        borrows = equity >= REG_T_MIN_EQUITY
+        multiplier = Decimal(4) if pdt else Decimal(2) if borrows else Decimal(1)
+        regt = max(equity - initial, ZERO) * (2 if borrows else 1)
         daytrading = max(account.last_equity - account.last_maintenance_margin, ZERO) * 4 if pdt else ZERO
-        buying_power = max(equity - initial, ZERO) * multiplier
+        buying_power = daytrading if pdt else regt
     else:
         initial = long_mv
         maintenance = long_mv

@@ -126,3 +126,14 @@ def test_execution_report_rejects_naive_time_and_bad_numbers() -> None:
             quantity=0, price="nan", executed_at=datetime(2026, 1, 1),
         )
     assert set(info.value.fields) >= {"quantity", "price", "executed_at"}
+
+
+def test_additional_account_keys_are_secret_and_log_in_on_their_own() -> None:
+    from domain.broker_integration.value_objects import AccountKey
+
+    creds = ConnectionCredentials(api_key="K1", api_secret="S1",
+                                  additional_keys=(AccountKey(api_key="K2", api_secret="S2"),))
+    assert "S2" not in repr(creds) and "S2" not in str(creds.model_dump())
+    (second,) = creds.for_account_keys()
+    assert second.api_key == "K2" and second.secret_values()["api_secret"] == "S2"
+    assert creds.additional_secret_values() == [{"api_key": "K2", "api_secret": "S2"}]
