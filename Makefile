@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install test demo lint typecheck bench clean dev-up dev-down
+.PHONY: install test demo lint typecheck bench clean dev-up dev-down ui-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy domain
 
-bench: $(STAMP)
-	$(BIN)/python -m tests.bench $(ARGS)
+# `make bench ARGS="--resting 1000 --profile"`; results in .brokerflow/bench/ (see docs/benchmarks.md).
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench $(ARGS)
+
+# The Temporal Web UI in headless Chromium (installs chromium and playwright-core if missing; runs the demo).
+ui-check: $(STAMP)
+	scripts/ui_check.sh $(ARGS)
 
 dev-up: $(STAMP)
 	$(BIN)/brokerflow dev up

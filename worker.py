@@ -104,7 +104,9 @@ async def run() -> None:
     settings = get_settings()
     database_url = database_url_for(settings)
     await asyncio.to_thread(upgrade, database_url)
-    client = await connect(settings)
+    client = await connect(settings, serve_metrics=True)
+    if settings.metrics_port is not None:
+        log.info("metrics on http://%s:%s/metrics", settings.metrics_host, settings.metrics_port)
     repositories = await open_repositories(database_url, data_dir=settings.resolved_data_dir)
     registry = install_defaults(credentials=repositories.connections.get_credentials)
     stop = asyncio.Event()
@@ -123,8 +125,14 @@ async def run() -> None:
 
 
 def main() -> None:
-    """Entry point of `brokerflow worker`."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Entry point of `brokerflow worker`: logging (text or JSON, redacted) from the settings, then run."""
+    from observability.logs import configure_logging
+    from starter.settings import get_settings
+
+    settings = get_settings()
+    held = (settings.secret_key, settings.temporal_api_key, settings.codec_keys, settings.codec_token)
+    secrets = [s.get_secret_value() for s in held if s is not None]
+    configure_logging(settings.log_format, settings.log_level, secrets=secrets)
     asyncio.run(run())
 
 

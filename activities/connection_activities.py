@@ -16,6 +16,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+import alerting
 from domain.broker_integration import (
     BrokerAuthenticationError,
     BrokerConnection,
@@ -29,10 +30,14 @@ from domain.broker_integration import (
     NotFoundError,
     Order,
 )
+from observability import metrics as observed
 from persistence.repositories.connection_health import ConnectionStores, HealthSample, stores_for
 
 from .auth_plugins import AUTH_PLUGINS, AuthPlugins
+from .calendar import market_date
 from .connection_models import (
+    AccountSyncInput,
+    AccountSyncResult,
     AlertInput,
     CheckInput,
     CheckResult,
@@ -81,7 +86,7 @@ class ConnectionActivities:
     def methods(self) -> list[Callable[..., Any]]:
         """The bound activity methods, for Worker(activities=...)."""
         return [self.connect, self.refresh_token, self.keep_alive, self.check_health, self.record_status,
-                self.set_alert, self.stream_trade_updates, self.sweep_fees]
+                self.set_alert, self.stream_trade_updates, self.sweep_fees, self.sync_accounts]
 
     def _now(self) -> datetime:
         return self._sessions.clock.now()
@@ -236,7 +241,9 @@ class ConnectionActivities:
         except ConnectionNotReadyError as exc:
             log.warning("connection %s: %s", request.connection_id, exc)
         await self._save(connection)
+        observed.connection_status(connection.connection_id, connection.broker, str(connection.status))
         if request.check is not None:
+            observed.connection_checked(connection.connection_id, request.check.ok, request.check.latency_ms)
             await self.stores.samples.add(_sample(request, connection))
         return RecordStatusResult(status=connection.status, reason=connection.status_reason)
 
@@ -246,13 +253,16 @@ class ConnectionActivities:
         subject = alert_subject(request.connection_id)
         if not request.raised:
             cleared = await self.stores.alerts.clear(request.kind, subject)
+            observed.alert_cleared(request.kind, cleared)
             if cleared:
                 log.info("alert cleared: %s %s", request.kind, subject)
             return cleared > 0
-        _, created = await self.stores.alerts.raise_alert(
+        stored, created = await self.stores.alerts.raise_alert(
             request.kind, subject, request.severity, request.message, {"connection_id": request.connection_id})
         if created:
+            observed.alert_raised(request.kind, request.severity)
             log.warning("alert raised: %s %s: %s", request.kind, subject, request.message)
+            alerting.publish(stored)
         return created
 
     # ---- fees ---------------------------------------------------------------------------------------
@@ -268,7 +278,10 @@ class ConnectionActivities:
             raise ApplicationError(f"fee sweep: {_why(exc)}", type=type(exc).__name__) from exc
         recorded = 0
         for fee in fees:
-            recorded += await self._record_closed_order_fee(fee)
+            added = await self._record_closed_order_fee(fee)
+            if added:
+                observed.fee_recorded(connection.broker, str(fee.kind), fee.amount)
+            recorded += added
         newest = max((f.charged_at for f in fees), default=None)
         return FeeSweepResult(recorded=recorded, next_since=newest - timedelta(minutes=5) if newest else None)
 
@@ -277,7 +290,11 @@ class ConnectionActivities:
         fee_store = getattr(self._repos, "fees", None)
         if order is None or not order.is_terminal or fee_store is None or fee.fee_id in order.fee_ids:
             return 0
-        await fee_store.add(fee)
+        ledger = getattr(self._repos, "ledger", None)
+        if ledger is not None:
+            await ledger.book_fee(fee)  # stored and charged to the account's cash, once
+        else:
+            await fee_store.add(fee)
         order.apply_fee(fee)
         await self._repos.orders.save(order)
         log.info("fee %s (%s %s) added to closed order %s", fee.fee_id, fee.kind, fee.amount, fee.client_order_id)
@@ -293,6 +310,46 @@ class ConnectionActivities:
         if update is not None:
             await self._repos.statuses.append(update)
 
+    # ---- accounts ------------------------------------------------------------------------------------
+
+    @activity.defn
+    async def sync_accounts(self, request: AccountSyncInput) -> AccountSyncResult:
+        """Discover the connection's accounts and merge the broker's balances and positions into our ledger.
+
+        Where our figures (after the fills we booked) differ from the broker's while no order of the account
+        is in flight, an `account_drift` alert is raised; it clears when they agree again.
+        """
+        ledger = getattr(self._repos, "ledger", None)
+        connection = await self._connection(request.connection_id)
+        gateway = self._gateway(connection)
+        try:
+            lister = getattr(gateway, "list_accounts", None)
+            snapshots = await lister() if lister is not None else [await gateway.get_account()]
+        except BrokerError as exc:
+            raise ApplicationError(f"account sync: {_why(exc)}", type=type(exc).__name__) from exc
+        today = market_date(self._now())
+        result = AccountSyncResult()
+        for snapshot in snapshots:
+            result.accounts.append(snapshot.account_id)
+            if ledger is None:
+                await self._repos.accounts.save(snapshot)
+                continue
+            synced = await ledger.sync(snapshot, today)
+            subject = f"account:{snapshot.account_id}"
+            if synced.drifts and synced.orders_in_flight == 0:
+                message = f"account {snapshot.masked_number} differs from the broker: " + "; ".join(
+                    d.describe() for d in synced.drifts)
+                result.drifts.append(message)
+                stored, created = await self.stores.alerts.raise_alert(
+                    "account_drift", subject, "WARNING", message,
+                    {"drifts": [d.model_dump(mode="json") for d in synced.drifts]})
+                if created:
+                    log.warning("alert raised: %s", message)
+                    alerting.publish(stored)
+            elif not synced.drifts:
+                await self.stores.alerts.clear("account_drift", subject)
+        return result
+
     # ---- stream -------------------------------------------------------------------------------------
 
     async def _record_late_fill(self, report: ExecutionReport) -> None:
@@ -303,11 +360,17 @@ class ConnectionActivities:
         order = await self._repos.orders.get(report.client_order_id)
         if order is None:
             return
-        if await self._repos.executions.add(report):
+        ledger = getattr(self._repos, "ledger", None)
+        stored = (await ledger.book_execution(report, market_date(report.executed_at)) if ledger is not None
+                  else await self._repos.executions.add(report))
+        if stored:
             await self._apply_late_fill(order, report)
-            await self.stores.alerts.raise_alert(
+            alert, created = await self.stores.alerts.raise_alert(
                 f"order_late_fill_{report.execution_id}", f"order:{report.client_order_id}", "WARNING",
                 _late_fill_message(report), {"execution_id": report.execution_id})
+            if created:
+                alerting.publish(alert)
+            observed.alert_raised("order_late_fill", "WARNING")
             log.warning("late fill recorded: %s", _late_fill_message(report))
 
     @activity.defn

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from domain.broker_integration import ConnectionStatus
 
 __all__ = [
+    "AccountSyncInput",
+    "AccountSyncResult",
     "AlertInput",
     "CheckInput",
     "CheckResult",
@@ -56,6 +58,20 @@ class SupervisorConfig(BaseModel):
     max_iterations: int | None = Field(default=None, ge=1, description="Continue as new after this many cycles")
     fee_sweep_seconds: float = Field(default=300.0, gt=0, description="How often fees of closed orders are swept")
     fee_lookback_hours: float = Field(default=36.0, gt=0, description="First sweep: fees this far back")
+    account_sync_seconds: float = Field(default=60.0, gt=0, description="How often balances are synchronised")
+
+
+class AccountSyncInput(BaseModel):
+    """Synchronise the balances and positions of every account of a connection."""
+
+    connection_id: str
+
+
+class AccountSyncResult(BaseModel):
+    """Accounts synchronised (our ids) and the drifts found (masked, no account numbers)."""
+
+    accounts: list[str] = Field(default_factory=list)
+    drifts: list[str] = Field(default_factory=list)
 
 
 class FeeSweepInput(BaseModel):

@@ -23,7 +23,9 @@ from domain.broker_integration import (
     TradeEvent,
 )
 from domain.broker_integration.base import upper_enum
+from domain.broker_integration.route import RouteDecision
 from domain.broker_integration.rules.metrics import ExecutionMetrics
+from domain.broker_integration.rules.routing import RoutingPolicy
 
 __all__ = [
     "AmendRequest",
@@ -67,11 +69,21 @@ class OrderRequest(BaseModel):
     expire_at: datetime | None = None
     extended_hours: bool = False
     asset_class: AssetClass = AssetClass.EQUITY
-    connection_id: str | None = Field(default=None, description="Pin a connection; else the router picks one")
+    connection_id: str | None = Field(default=None, description="Pin a connection; none or SMART: the router picks one")
+    routing: str | None = Field(default=None, description="Routing policy: cheapest (default), spread, prefer:<broker>")
     account_id: str | None = None
     poll_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
     session_wait_seconds: float = Field(
         default=30.0, ge=0, le=3600, description="How long the order waits for a usable connection before REJECTED"
+    )
+    ack_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="Alert UNACKNOWLEDGED when the broker takes longer to acknowledge"
+    )
+    fill_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=86400, description="Alert NOT_FILLING when a marketable order has not filled by then"
+    )
+    stall_timeout_seconds: float = Field(
+        default=300.0, gt=0, le=86400, description="Alert PARTIAL_STALLED when a partial fill has no next fill by then"
     )
 
     _upper = field_validator("side", "order_type", "time_in_force", "asset_class", "symbol", mode="before")(
@@ -100,6 +112,8 @@ class OrderRequest(BaseModel):
         }
         if self.client_order_id:
             fields["client_order_id"] = self.client_order_id
+        if self.routing is not None:
+            RoutingPolicy.from_text(self.routing)  # a bad policy is bad input, refused before anything starts
         return BrokerOrder(**fields)
 
 
@@ -143,6 +157,7 @@ class OrderView(BaseModel):
     broker_order_id: str | None
     connection_id: str | None
     reason: str | None
+    route: RouteDecision | None = None
 
 
 class OrderOutcome(BaseModel):
@@ -179,12 +194,15 @@ class SessionResult(BaseModel):
 
 class RouteInput(BaseModel):
     order: BrokerOrder
+    routing: str | None = None  # the policy: cheapest (default), spread, prefer:<broker>
+    exclude: dict[str, str] = Field(default_factory=dict)  # connections abandoned by this order, with why
 
 
 class RouteResult(BaseModel):
     connection_id: str | None
     account_id: str | None = None
     reason: str | None = None
+    decision: RouteDecision | None = None  # every candidate's verdict; None when the order pinned a connection
 
 
 class PreTradeInput(BaseModel):
@@ -239,6 +257,7 @@ class ReplaceInput(BaseModel):
     broker_order_id: str
     client_order_id: str
     amendment: OrderAmendment
+    amended: BrokerOrder | None = None  # the order on its new terms, for the buying-power check
 
 
 class TradeEventSignal(BaseModel):

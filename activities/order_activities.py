@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+import alerting
 from domain.broker_integration import (
     AmbiguousOutcomeError,
     BrokerAuthenticationError,
+    BrokerCapabilities,
     BrokerDuplicateOrderError,
     BrokerError,
     BrokerGateway,
@@ -21,20 +25,36 @@ from domain.broker_integration import (
     BrokerRateLimitedError,
     BrokerRejectedError,
     ConnectionNotReadyError,
+    DomainError,
     ExecutionReport,
     FeeReport,
+    InvalidOrderError,
     NotFoundError,
+    Order,
+    OrderSide,
     OrderSnapshot,
     PreTradeRejectedError,
 )
-from domain.broker_integration.order_state import OPEN_STATUSES
-from domain.broker_integration.rules.anomalies import detect_anomalies
-from domain.broker_integration.rules.buying_power import check_pre_trade, required_buying_power
-from domain.broker_integration.rules.metrics import execution_metrics
-from domain.broker_integration.rules.routing import RouteCandidate, choose_route
+from domain.broker_integration.repositories import AccountLedgerRepository, ReservationRequest
+from domain.broker_integration.rules.anomalies import Alert, Severity, detect_anomalies
+from domain.broker_integration.rules.buying_power import check_pre_trade
+from domain.broker_integration.rules.fees import estimate_fees, schedule_for
+from domain.broker_integration.rules.metrics import ExecutionQuality, execution_metrics
+from domain.broker_integration.rules.routing import (
+    AccountCandidate,
+    RouteCandidate,
+    RoutingPolicy,
+    choose_route,
+    is_smart,
+)
 from domain.broker_integration.rules.validation import capability_problems
+from observability import metrics as observed
+from persistence.repositories.alerts import AlertRepository
+from persistence.repositories.anomaly_history import history_for
 from persistence.repositories.connection_health import stores_for
+from persistence.repositories.execution_stats import execution_stats_for
 
+from .calendar import market_date
 from .models import (
     CancelInput,
     OutcomeInput,
@@ -54,11 +74,13 @@ from .models import (
 from .ports import ActivityRepositories
 from .sessions import SessionPool
 
-__all__ = ["BROKER_REJECTED", "REPLACE_OUTCOME_UNKNOWN", "OrderActivities", "broker_failure"]
+__all__ = ["BROKER_REJECTED", "REPLACE_OUTCOME_UNKNOWN", "AlertSpec", "OrderActivities", "OrderAlertsInput",
+           "broker_failure"]
 
 log = logging.getLogger("brokerflow.orders")
 
 BROKER_REJECTED = "BrokerRejected"
+PRE_TRADE_REFUSED = "PreTradeRefused"
 CLIENT_ORDER_ID_CONFLICT = "ClientOrderIdConflict"
 REPLACE_OUTCOME_UNKNOWN = "ReplaceOutcomeUnknown"
 MAX_REPLACE_HOPS = 10
@@ -74,6 +96,48 @@ def broker_failure(exc: BrokerError) -> ApplicationError:
     return ApplicationError(str(exc), type=type(exc).__name__)
 
 
+class AlertSpec(BaseModel):
+    """An alert a running order's workflow raises (a domain `Alert`, as a workflow payload)."""
+
+    kind: str
+    severity: Severity
+    subject: str
+    message: str
+    scope: str = "order"
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertSpec:
+        return cls(kind=alert.kind, severity=alert.severity, subject=alert.subject, message=alert.message,
+                   scope=alert.scope)
+
+    def to_alert(self) -> Alert:
+        return Alert(self.kind, self.severity, self.subject, self.message, self.scope)
+
+
+class OrderAlertsInput(BaseModel):
+    """Alerts of a running order (time outs, stalls, regressions, duplicates), raised once each."""
+
+    order: Order
+    alerts: list[AlertSpec]
+
+
+async def store_alerts(store: AlertRepository, alerts: list[Alert], details: dict[str, Any]) -> list[Alert]:
+    """Store each alert unless an unresolved one of its kind and subject exists; send the new ones to the
+    sinks (in the background). Order alerts are `order_<kind>` on `order:<id>`, connection alerts
+    `<kind>` on `connection:<id>`."""
+    raised = []
+    for alert in alerts:
+        if alert.scope == "connection":
+            kind, subject = alert.kind.lower(), f"connection:{alert.subject}"
+        else:
+            kind, subject = f"order_{alert.kind.lower()}", f"order:{alert.subject}"
+        stored, created = await store.raise_alert(kind, subject, str(alert.severity), alert.message, details)
+        if created:  # the log sink writes it (with the sinks' other deliveries, in the background)
+            raised.append(alert)
+            alerting.publish(stored)
+    return raised
+
+
 class OrderActivities:
     """Activities bound to the worker's repositories and broker sessions."""
 
@@ -84,7 +148,8 @@ class OrderActivities:
     def methods(self) -> list[Callable[..., Any]]:
         """The bound activity methods, for Worker(activities=...)."""
         return [self.ensure_session, self.route_order, self.pre_trade_check, self.record_order,
-                self.submit_order, self.poll_order, self.cancel_order, self.replace_order, self.record_outcome]
+                self.submit_order, self.poll_order, self.cancel_order, self.replace_order, self.record_outcome,
+                self.raise_order_alerts]
 
     async def _gateway(self, connection_id: str) -> BrokerGateway:
         try:
@@ -113,16 +178,48 @@ class OrderActivities:
 
     @activity.defn
     async def route_order(self, request: RouteInput) -> RouteResult:
-        """Pick a connection for an order that does not pin one."""
-        if request.order.connection_id:
-            return RouteResult(connection_id=request.order.connection_id, account_id=request.order.account_id)
+        """Pick a connection and account for an order that names none (or SMART), and explain the choice."""
+        order = request.order
+        if not is_smart(order.connection_id):
+            return RouteResult(connection_id=order.connection_id, account_id=order.account_id)
+        try:
+            policy = RoutingPolicy.from_text(request.routing)
+        except InvalidOrderError as exc:
+            return RouteResult(connection_id=None, reason=str(exc))
+        order = order.model_copy(update={"connection_id": None})
+        now = self._sessions.clock.now()
+        candidates = await self._route_candidates(order)
+        decision = choose_route(order, candidates, now, policy=policy, today=market_date(now),
+                                exclude=request.exclude, abandoned=list(request.exclude))
+        log.info("route %s: %s", order.client_order_id, " | ".join(decision.explain()))
+        return RouteResult(connection_id=decision.connection_id, account_id=decision.account_id or order.account_id,
+                           reason="; ".join(decision.reasons) or decision.summary or None, decision=decision)
+
+    async def _route_candidates(self, order: BrokerOrder) -> list[RouteCandidate]:
+        """Every registered connection with its capabilities, accounts (with reservations), fee schedule,
+        recent execution quality and open orders, read from the database (no broker is asked)."""
+        connections = list(await self._repos.connections.list())
+        stats = execution_stats_for(self._repos)
+        ids = [c.connection_id for c in connections]
+        quality = await stats.recent_quality(ids) if stats is not None else {}
+        open_orders = await stats.open_orders() if stats is not None else {}
+        ledger = getattr(self._repos, "ledger", None)
         candidates = []
-        for connection in await self._repos.connections.list():
-            capabilities = self._sessions.provider.gateway_for(connection).capabilities()
-            candidates.append(RouteCandidate(connection, capabilities))
-        decision = choose_route(request.order, candidates, self._sessions.clock.now())
-        return RouteResult(connection_id=decision.connection_id, account_id=request.order.account_id,
-                           reason="; ".join(decision.reasons) or None)
+        for connection in connections:
+            try:
+                capabilities = self._sessions.provider.gateway_for(connection).capabilities()
+            except DomainError:  # a broker this worker has no adapter for: nothing fits it
+                capabilities = BrokerCapabilities(broker=connection.broker, order_types=frozenset(),
+                                                  time_in_force=frozenset(), asset_classes=frozenset())
+            accounts = []
+            for account in await self._repos.accounts.list_for_connection(connection.connection_id):
+                held = tuple(await ledger.reservations(account.account_id)) if ledger is not None else ()
+                accounts.append(AccountCandidate(account, held))
+            candidates.append(RouteCandidate(
+                connection, capabilities, tuple(accounts), schedule_for(connection.broker, order.asset_class),
+                quality.get(connection.connection_id, ExecutionQuality()),
+                open_orders.get(connection.connection_id, 0)))
+        return candidates
 
     @activity.defn
     async def pre_trade_check(self, request: PreTradeInput) -> PreTradeResult:
@@ -138,41 +235,46 @@ class OrderActivities:
             reference = await gateway.latest_price(order.symbol)
         except BrokerError as exc:
             raise broker_failure(exc) from exc
-        await self._repos.accounts.save(account)
         price = reference or order.price or order.stop_price or Decimal("0")
-        reserved_bp, reserved_qty = await self._reservations(order, price)
+        if price <= 0 and (order.side.is_buy or order.side is OrderSide.SELL_SHORT):
+            return PreTradeResult(ok=False, reason=f"NO_PRICE: no quote for {order.symbol} and no limit or stop "
+                                                   "price, so its buying power cannot be checked")
+        fees = estimate_fees(schedule_for(gateway.broker, order.asset_class), order.side, order.quantity,
+                             order.price or price, order.asset_class).total
+        ledger = getattr(self._repos, "ledger", None)
+        if ledger is None:  # in-memory repositories of unit tests: no reservations
+            await self._repos.accounts.save(account)
+            try:
+                check_pre_trade(order, account, price, fees=fees)
+            except PreTradeRejectedError as exc:
+                return PreTradeResult(ok=False, reason=str(exc), reference_price=reference)
+            return PreTradeResult(ok=True, reference_price=reference or order.price or order.stop_price,
+                                  account_id=account.account_id, estimated_fees=fees)
+        today = market_date(self._sessions.clock.now())
         try:
-            check_pre_trade(order, account, price, reserved_bp, reserved_qty)
+            reservation, _figures = await ledger.reserve(
+                ReservationRequest(order=order, snapshot=account, reference_price=price, estimated_fees=fees,
+                                   today=today))
         except PreTradeRejectedError as exc:
             return PreTradeResult(ok=False, reason=str(exc), reference_price=reference)
-        return PreTradeResult(ok=True, reference_price=reference or order.price or order.stop_price)
-
-    async def _reservations(self, order: BrokerOrder, price: Decimal) -> tuple[Decimal, Decimal]:
-        """Buying power and sell quantity that other open orders on the same connection already hold."""
-        open_orders = await self._repos.orders.list_by_status(sorted(OPEN_STATUSES), limit=1000)
-        reserved_bp = Decimal("0")
-        reserved_qty = Decimal("0")
-        for other in open_orders:
-            if other.client_order_id == order.client_order_id or other.order.connection_id != order.connection_id:
-                continue
-            remaining = other.order.quantity - other.filled_quantity
-            share = remaining / other.order.quantity
-            reserved_bp += required_buying_power(other.order, other.reference_price or price) * share
-            if other.order.symbol == order.symbol and other.order.side == "SELL":
-                reserved_qty += remaining
-        return reserved_bp, reserved_qty
+        return PreTradeResult(ok=True, reference_price=reference or order.price or order.stop_price,
+                              account_id=reservation.account_id, estimated_fees=fees)
 
     @activity.defn
     async def record_order(self, request: RecordInput) -> None:
         """Store the order's state, its new status changes and executions (each once)."""
-        for report in request.executions:
-            await self._repos.executions.add(report)
-        if self._repos.fees is not None:
-            for fee in request.fees:
-                await self._repos.fees.add(fee)
-        for update in request.updates:
-            await self._repos.statuses.append(update)
+        ledger = getattr(self._repos, "ledger", None)
+        if ledger is not None:  # each fill and fee stored and applied to its account in one transaction
+            fills = [r for r in request.executions if await ledger.book_execution(r, market_date(r.executed_at))]
+            fees = [fee for fee in request.fees if await ledger.book_fee(fee)]
+        else:
+            fills = [report for report in request.executions if await self._repos.executions.add(report)]
+            fees = []
+            if self._repos.fees is not None:
+                fees = [fee for fee in request.fees if await self._repos.fees.add(fee)]
+        updates = [update for update in request.updates if await self._repos.statuses.append(update)]
         await self._repos.orders.save(request.order)
+        await observed.order_recorded(self._repos.connections, request.order, fills, fees, updates)
 
     @activity.defn
     async def submit_order(self, request: SubmitInput) -> OrderSnapshot:
@@ -217,19 +319,33 @@ class OrderActivities:
 
     @activity.defn
     async def record_outcome(self, request: OutcomeInput) -> OutcomeResult:
-        """Execution metrics and anomaly rules of a finished order; alerts go to the log and the alerts table."""
+        """Execution metrics and anomaly rules of a finished order; alerts go to the alerts table and the sinks."""
         order = request.order
+        ledger = getattr(self._repos, "ledger", None)
+        if ledger is not None and order.is_terminal:
+            await ledger.release(order.client_order_id, str(order.status))
         executions = await self._repos.executions.list_for_order(order.client_order_id)
         metrics = execution_metrics(order, executions)
-        alerts = detect_anomalies(order, executions, metrics)
-        store = stores_for(self._repos).alerts
-        for alert in alerts:
-            details = {"metrics": metrics.model_dump(mode="json")}
-            _, created = await store.raise_alert(f"order_{alert.kind.lower()}", f"order:{order.client_order_id}",
-                                                 str(alert.severity), alert.message, details)
-            if created:
-                log.warning("order alert %s %s: %s", alert.kind, order.client_order_id, alert.message)
+        reader = history_for(self._repos)
+        history = await reader.for_order(order) if reader is not None else None
+        alerts = detect_anomalies(order, executions, metrics, history=history)
+        details = {"metrics": metrics.model_dump(mode="json"), "client_order_id": order.client_order_id,
+                   "connection_id": order.order.connection_id}
+        raised = await store_alerts(stores_for(self._repos).alerts, alerts, details)
+        await observed.order_outcome(self._repos.connections, order, metrics, raised)
         return OutcomeResult(metrics=metrics, alerts=[f"{a.severity} {a.kind}: {a.message}" for a in alerts])
+
+    @activity.defn
+    async def raise_order_alerts(self, request: OrderAlertsInput) -> list[str]:
+        """Store and send the alerts a running order raised (each kind once per order); the new ones' kinds."""
+        order = request.order
+        details = {"client_order_id": order.client_order_id, "connection_id": order.order.connection_id,
+                   "status": str(order.status), "filled_quantity": str(order.filled_quantity)}
+        alerts = [spec.to_alert() for spec in request.alerts]
+        raised = await store_alerts(stores_for(self._repos).alerts, alerts, details)
+        for alert in raised:
+            observed.alert_raised(f"order_{alert.kind.lower()}", str(alert.severity))
+        return [a.kind for a in raised]
 
     @activity.defn
     async def cancel_order(self, request: CancelInput) -> None:
@@ -248,12 +364,51 @@ class OrderActivities:
         order's `replaced_by`, so a second replace is never sent for one amend.
         """
         gateway = await self._gateway(request.connection_id)
+        terms = await self._check_amended(gateway, request)
         try:
-            return await gateway.replace_order(request.broker_order_id, request.amendment)
+            replaced = await gateway.replace_order(request.broker_order_id, request.amendment)
         except AmbiguousOutcomeError as exc:
             raise ApplicationError(str(exc), type=REPLACE_OUTCOME_UNKNOWN, non_retryable=True) from exc
         except BrokerError as exc:
             raise broker_failure(exc) from exc
+        if terms is not None:  # the broker took the new terms: the reservation follows them
+            await terms.commit()
+        return replaced
+
+    async def _check_amended(self, gateway: BrokerGateway, request: ReplaceInput) -> _AmendedTerms | None:
+        """Check the amended order against the account before the broker sees it; returns what moving its
+        reservation to the new terms takes (done once the broker accepts them)."""
+        ledger = getattr(self._repos, "ledger", None)
+        amended = request.amended
+        if ledger is None or amended is None:
+            return None
+        try:
+            reference = await gateway.latest_price(amended.symbol)
+        except BrokerError as exc:
+            raise broker_failure(exc) from exc
+        price = reference or amended.price or amended.stop_price or Decimal("0")
+        fees = estimate_fees(schedule_for(gateway.broker, amended.asset_class), amended.side, amended.quantity,
+                             amended.price or price, amended.asset_class).total
+        today = market_date(self._sessions.clock.now())
+        try:
+            await ledger.amend(amended, price, fees, today, commit=False)
+        except PreTradeRejectedError as exc:
+            raise ApplicationError(f"pre-trade: {exc}", type=PRE_TRADE_REFUSED, non_retryable=True) from exc
+        return _AmendedTerms(ledger, amended, price, fees, today)
+
+
+@dataclass(frozen=True)
+class _AmendedTerms:
+    """An amend checked against the account; `commit` moves the order's reservation to its terms."""
+
+    ledger: AccountLedgerRepository
+    order: BrokerOrder
+    reference_price: Decimal
+    fees: Decimal
+    today: date
+
+    async def commit(self) -> None:
+        await self.ledger.amend(self.order, self.reference_price, self.fees, self.today, commit=True)
 
 
 async def _live_order(gateway: BrokerGateway, request: PollInput) -> tuple[OrderSnapshot | None, list[OrderSnapshot]]:

@@ -15,6 +15,9 @@ from domain.broker_integration.value_objects import BrokerCapabilities, Connecti
 from .alpaca.config import AlpacaConfig, credentials_from_env
 from .alpaca.gateway import ALPACA_CAPABILITIES, AlpacaGateway
 from .alpaca.sessions import CredentialsSource
+from .tradier.config import TradierConfig
+from .tradier.config import credentials_from_env as tradier_credentials_from_env
+from .tradier.gateway import TRADIER_CAPABILITIES, TradierGateway
 
 __all__ = [
     "BROKERS",
@@ -27,6 +30,7 @@ __all__ = [
     "env_credentials",
     "install_defaults",
     "register_broker",
+    "tradier_env_credentials",
 ]
 
 GatewayFactory = Callable[[BrokerConnection, CredentialsSource | None], BrokerGateway]
@@ -46,7 +50,17 @@ def _alpaca(connection: BrokerConnection, credentials: CredentialsSource | None)
     return AlpacaGateway(connection.connection_id, config, credentials=credentials)
 
 
-BROKERS: dict[str, BrokerEntry] = {"alpaca": BrokerEntry("alpaca", _alpaca, ALPACA_CAPABILITIES)}
+def _tradier(connection: BrokerConnection, credentials: CredentialsSource | None) -> BrokerGateway:
+    config = TradierConfig(environment=connection.environment, base_url=connection.base_url)
+    # The default source reads Alpaca's variables; a Tradier connection reads TRADIER_ACCESS_TOKEN instead.
+    source = tradier_env_credentials if credentials is env_credentials else credentials
+    return TradierGateway(connection.connection_id, config, credentials=source)
+
+
+BROKERS: dict[str, BrokerEntry] = {
+    "alpaca": BrokerEntry("alpaca", _alpaca, ALPACA_CAPABILITIES),
+    "tradier": BrokerEntry("tradier", _tradier, TRADIER_CAPABILITIES),
+}
 
 
 def register_broker(entry: BrokerEntry) -> None:
@@ -74,6 +88,11 @@ def capabilities_of(broker: str) -> BrokerCapabilities:
 async def env_credentials(connection_id: str) -> ConnectionCredentials | None:
     """Credentials from APCA_API_KEY_ID / APCA_API_SECRET_KEY (or APCA_API_OAUTH_TOKEN)."""
     return credentials_from_env()
+
+
+async def tradier_env_credentials(connection_id: str) -> ConnectionCredentials | None:
+    """The token from TRADIER_ACCESS_TOKEN (and an account from TRADIER_ACCOUNT_ID)."""
+    return tradier_credentials_from_env()
 
 
 class SystemClock:

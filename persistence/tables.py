@@ -215,6 +215,8 @@ class ExecutionReportRow(SQLModel, table=True):
         ),
         CheckConstraint("quantity > 0 AND price > 0", name="ck_execution_reports_positive"),
         CheckConstraint("commission >= 0 AND fees >= 0", name="ck_execution_reports_costs"),
+        # The anomaly rules compare a fill with the symbol's recent fills.
+        Index("ix_execution_reports_symbol_executed_at", "symbol", "executed_at"),
     )
 
     id: int | None = _serial()
@@ -247,7 +249,11 @@ class AlertRow(SQLModel, table=True):
     subject: str = _text(index=True)
     message: str = _text()
     details: dict[str, Any] = _json("{}")
+    # Open until resolved (`cleared_at`, by a person or by the condition going away); acknowledged meanwhile.
     cleared_at: datetime | None = _ts()
+    acknowledged_at: datetime | None = _ts()
+    acknowledged_by: str | None = _text(nullable=True)
+    resolved_by: str | None = _text(nullable=True)
 
 
 class ConnectionHealthSampleRow(SQLModel, table=True):

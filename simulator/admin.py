@@ -1,9 +1,17 @@
-"""The simulator's own admin API under /_sim/ (not part of any broker's API): see simulator/README.md."""
+"""The simulator's own admin API under /_sim/ (not part of any broker's API): see simulator/README.md.
+
+When an admin token is configured (`protect(sim, token)`, or env BROKERFLOW_SIM_ADMIN_TOKEN for a
+simulator process), every request that changes state (any method but GET/HEAD) needs
+``Authorization: Bearer <token>``; reads stay open.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
+import os
+import weakref
 from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -24,7 +32,27 @@ from simulator.core.session import advance_to
 if TYPE_CHECKING:
     from simulator.runtime import SimulatorRuntime
 
-__all__ = ["admin_routes"]
+__all__ = ["ADMIN_TOKEN_ENV", "admin_routes", "protect"]
+
+ADMIN_TOKEN_ENV = "BROKERFLOW_SIM_ADMIN_TOKEN"
+_READS = ("GET", "HEAD")
+_TOKENS: weakref.WeakKeyDictionary[SimulatorRuntime, str] = weakref.WeakKeyDictionary()
+
+
+def protect(sim: SimulatorRuntime, token: str | None) -> None:
+    """Require `token` for every admin request of `sim` that changes state (None: the environment decides)."""
+    if token:
+        _TOKENS[sim] = token
+    else:
+        _TOKENS.pop(sim, None)
+
+
+def _authorized(request: Request) -> bool:
+    expected = _TOKENS.get(_sim(request)) or os.environ.get(ADMIN_TOKEN_ENV)
+    if not expected or request.method in _READS:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
 def _sim(request: Request) -> SimulatorRuntime:
@@ -48,9 +76,12 @@ def _dec(value: Any) -> Decimal | None:
 
 
 def admin(handler: Any) -> Any:
-    """Turn bad admin input into a 400 with the reason."""
+    """Check the admin token; turn bad admin input into a 400 with the reason."""
 
     async def wrapped(request: Request) -> Response:
+        if not _authorized(request):
+            return JSONResponse({"error": "Unauthorized", "message": "admin token required"}, 401,
+                                headers={"WWW-Authenticate": "Bearer"})
         try:
             return await handler(request)  # type: ignore[no-any-return]
         except (ValueError, KeyError, ValidationError, Rejection, AlpacaError) as error:
@@ -214,9 +245,21 @@ async def quirks(request: Request) -> Response:
         unknown = set(body) - {f.name for f in dataclasses.fields(current)}
         if unknown:
             raise ValueError(f"unknown quirks: {sorted(unknown)}")
-        for name, value in body.items():
+        checked = {name: _quirk_value(name, getattr(current, name), value) for name, value in body.items()}
+        for name, value in checked.items():
             setattr(current, name, value)
     return _ok(dataclasses.asdict(current))
+
+
+def _quirk_value(name: str, current: object, value: object) -> object:
+    """The new value of a quirk, of the quirk's own type (a bad value changes nothing)."""
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"quirk {name} takes true or false")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"quirk {name} takes a number >= 0")
+    return value if isinstance(current, float) else int(value)
 
 
 @admin

@@ -1,4 +1,7 @@
-"""Clients for the /_sim admin API: AdminClient (async, httpx) and SyncAdminClient; same methods, same JSON."""
+"""Clients for the /_sim admin API: AdminClient (async, httpx) and SyncAdminClient; same methods, same JSON.
+
+Give `token` when the simulator requires an admin token (it is sent as a bearer token).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,10 @@ Number = Decimal | int | float | str
 
 def _s(value: Number | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class _AdminCalls:
@@ -81,7 +88,8 @@ class _AdminCalls:
 
     def set_faults(self, **settings: Any) -> Any:
         """Merge fault settings: latency_ms, error_rate, error_status, error_match, burst_429,
-        drop_responses, drop_mode ("close"|"delay"), drop_delay_s, drop_match, rate_limit_per_minute."""
+        drop_responses, drop_mode ("close"|"delay"), drop_delay_s, drop_match, rate_limit_per_minute,
+        ack_delay_ms (every order submission answers that much later)."""
         return self._call("PUT", "/_sim/faults", settings)
 
     def clear_faults(self) -> Any:
@@ -89,7 +97,8 @@ class _AdminCalls:
 
     def set_quirks(self, **quirks: Any) -> Any:
         """Venue races: fill_before_cancel, fill_before_replace, reject_after_accept (counts), flags
-        emit_pending_new, eod_done_for_day, replace_keeps_original_qty."""
+        emit_pending_new, eod_done_for_day, replace_keeps_original_qty; injected anomalies: bad_fill_bps
+        (fills that many bps worse than the quote), stall_fills (work, never fill), stall_after_partial."""
         return self._call("PUT", "/_sim/quirks", quirks)
 
     def disconnect_streams(self, refuse_seconds: float = 0) -> Any:
@@ -110,8 +119,8 @@ class _AdminCalls:
 class AdminClient(_AdminCalls):
     """Async admin client; every method returns an awaitable of the decoded JSON."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=_headers(token))
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
                     params: dict[str, Any] | None = None) -> Any:
@@ -126,8 +135,8 @@ class AdminClient(_AdminCalls):
 class SyncAdminClient(_AdminCalls):
     """Blocking admin client (subprocess tests, scripts)."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, headers=_headers(token))
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
               params: dict[str, Any] | None = None) -> Any:

@@ -1,4 +1,9 @@
-"""The ASGI application: Alpaca v2 REST + /stream, the /_sim admin API, fault injection in front."""
+"""The ASGI application: Alpaca v2 REST + /stream, Tradier v1 REST + account events, the /_sim admin API,
+fault injection in front.
+
+Both brokers are served on the same host and port: their paths do not overlap (/v2 and /stream are Alpaca's,
+/v1/... is Tradier's), so each adapter is pointed at the same base URL.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from simulator.alpaca.order_routes import order_routes
 from simulator.alpaca.stream import stream_endpoint
 from simulator.faults import FaultMiddleware
 from simulator.runtime import SimulatorRuntime
+from simulator.tradier import TradierFrontEnd, tradier_routes
+from simulator.tradier.faults import TradierFaultMiddleware
 
 __all__ = ["build_app"]
 
@@ -44,11 +51,14 @@ def build_app(sim: SimulatorRuntime) -> Any:
         *account_routes(),
         *market_data_routes(),
         WebSocketRoute("/stream", stream_endpoint),
+        *tradier_routes(),
         *admin_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.sim = sim
+    app.state.tradier = TradierFrontEnd(sim)
     # Wrapping by hand (not app.add_middleware) keeps uvicorn's own `send` reachable, which the
     # "drop the response" fault needs to close the connection.
-    return FaultMiddleware(app, sim.faults_ref())
+    faults = sim.faults_ref()
+    return FaultMiddleware(TradierFaultMiddleware(app, faults), faults)

@@ -1,7 +1,8 @@
-"""Run-time faults for the broker's HTTP API: latency, 5xx answers, 429 bursts, dropped responses.
+"""Run-time faults for the broker's HTTP API: latency, 5xx answers, 429 bursts, dropped responses, slow acks.
 
-Only paths under /v2 are affected; the /_sim admin API and the stream are never faulted here
-(stream drops are the hub's job).
+Only paths under /v2 are affected, except `ack_delay_ms`, which delays every order submission (Alpaca's
+POST /v2/orders and Tradier's POST /v1/accounts/{id}/orders); the /_sim admin API and the stream are never
+faulted here (stream drops are the hub's job).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import random
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 __all__ = ["FaultMiddleware", "FaultSettings", "FaultState"]
 
@@ -39,6 +40,7 @@ class FaultSettings(BaseModel):
     drop_delay_s: float = 30.0
     drop_match: str = "POST /v2/orders"
     rate_limit_per_minute: int | None = None
+    ack_delay_ms: float = Field(default=0, ge=0, le=60_000)
 
 
 class FaultState:
@@ -73,6 +75,13 @@ def _matches(rule: str, scope: Scope) -> bool:
     return (not method or scope["method"] == method.upper()) and str(scope["path"]).startswith(prefix)
 
 
+def _is_submission(scope: Scope) -> bool:
+    path = str(scope["path"]).rstrip("/")
+    if scope["method"] != "POST":
+        return False
+    return path == "/v2/orders" or (path.startswith("/v1/accounts/") and path.endswith("/orders"))
+
+
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
@@ -89,6 +98,9 @@ class FaultMiddleware:
         self.faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.faults.settings.ack_delay_ms > 0 and _is_submission(scope):
+            # The broker takes its time to acknowledge: the order is accepted, the answer comes late.
+            await asyncio.sleep(self.faults.settings.ack_delay_ms / 1000)
         if scope["type"] != "http" or not scope["path"].startswith("/v2"):
             await self.app(scope, receive, send)
             return

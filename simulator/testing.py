@@ -8,6 +8,9 @@
     with SimulatorProcess(seed=7) as proc:      # blocking start; `async with` works too
         proc.admin.advance(60)
         proc.kill()
+
+Each simulator started here requires an admin token for state changes (a fresh random one unless given);
+the `admin` clients send it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -26,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from simulator.admin import ADMIN_TOKEN_ENV, protect
 from simulator.admin_client import AdminClient, SyncAdminClient
 from simulator.config import SimConfig, default_config
 from simulator.runtime import SimulatorRuntime
@@ -53,11 +58,16 @@ class SimulatorHandle:
     admin: Any
     runtime: SimulatorRuntime | None = None
     keys: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(DEFAULT_KEYS))
+    admin_token: str | None = field(default=None, repr=False)
 
     def headers(self, account_id: str = "ACC1") -> dict[str, str]:
         """Alpaca key headers for one of the configured accounts."""
         key, secret = self.keys[account_id]
         return {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret}
+
+
+def _token(token: str | None) -> str:
+    return token or secrets.token_urlsafe(16)
 
 
 def _config(config: SimConfig | None, seed: int, autotick: bool) -> SimConfig:
@@ -69,8 +79,10 @@ class SimulatorThread:
     """A simulator served by uvicorn on its own thread and event loop, on a free port of `host`."""
 
     def __init__(self, config: SimConfig | None = None, *, seed: int = 42, autotick: bool = False,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, admin_token: str | None = None) -> None:
         self.runtime = SimulatorRuntime(_config(config, seed, autotick))
+        self.admin_token = _token(admin_token)
+        protect(self.runtime, self.admin_token)
         self._sock = bind_socket(host, port)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
@@ -107,13 +119,15 @@ class SimulatorThread:
 @contextlib.asynccontextmanager
 async def running_simulator(
     config: SimConfig | None = None, *, seed: int = 42, autotick: bool = False, host: str = "127.0.0.1",
+    admin_token: str | None = None,
 ) -> AsyncIterator[SimulatorHandle]:
     """Run a simulator in-process (background thread) for the duration of the block."""
-    server = SimulatorThread(config, seed=seed, autotick=autotick, host=host)
+    server = SimulatorThread(config, seed=seed, autotick=autotick, host=host, admin_token=admin_token)
     await asyncio.to_thread(server.start)
-    admin = AdminClient(server.base_url)
+    admin = AdminClient(server.base_url, token=server.admin_token)
     try:
-        yield SimulatorHandle(server.base_url, server.ws_url, admin, server.runtime, _keys(server.runtime))
+        yield SimulatorHandle(server.base_url, server.ws_url, admin, server.runtime, _keys(server.runtime),
+                              server.admin_token)
     finally:
         await admin.aclose()
         await asyncio.to_thread(server.stop)
@@ -122,12 +136,14 @@ async def running_simulator(
 @contextlib.contextmanager
 def simulator_in_thread(
     config: SimConfig | None = None, *, seed: int = 42, autotick: bool = False, host: str = "127.0.0.1",
+    admin_token: str | None = None,
 ) -> Iterator[SimulatorHandle]:
     """Synchronous twin of running_simulator (admin is a SyncAdminClient)."""
-    server = SimulatorThread(config, seed=seed, autotick=autotick, host=host).start()
-    admin = SyncAdminClient(server.base_url)
+    server = SimulatorThread(config, seed=seed, autotick=autotick, host=host, admin_token=admin_token).start()
+    admin = SyncAdminClient(server.base_url, token=server.admin_token)
     try:
-        yield SimulatorHandle(server.base_url, server.ws_url, admin, server.runtime, _keys(server.runtime))
+        yield SimulatorHandle(server.base_url, server.ws_url, admin, server.runtime, _keys(server.runtime),
+                              server.admin_token)
     finally:
         admin.close()
         server.stop()
@@ -142,7 +158,8 @@ class SimulatorProcess:
 
     def __init__(self, *, seed: int = 42, autotick: bool = True, host: str = "127.0.0.1", port: int = 0,
                  config_path: str | Path | None = None, extra_args: Sequence[str] = (),
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, admin_token: str | None = None) -> None:
+        self.admin_token = _token(admin_token)
         args = [python, "-m", "simulator", "--host", host, "--port", str(port), "--seed", str(seed)]
         if not autotick:
             args.append("--no-autotick")
@@ -163,13 +180,14 @@ class SimulatorProcess:
     @property
     def admin(self) -> SyncAdminClient:
         if self._admin is None:
-            self._admin = SyncAdminClient(self.base_url)
+            self._admin = SyncAdminClient(self.base_url, token=self.admin_token)
         return self._admin
 
     def start(self, timeout: float = 20.0) -> SimulatorProcess:
         """Start the child and wait for its READY line (it binds the port itself: no race)."""
         root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+               ADMIN_TOKEN_ENV: self.admin_token}
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env, cwd=root)
         ready = threading.Event()

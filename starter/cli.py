@@ -1,4 +1,4 @@
-"""The ``brokerflow`` command line: ``dev up|down|status``, ``worker``, ``simulator``, ``demo``.
+"""The ``brokerflow`` command line: ``dev up|down|status``, ``worker``, ``simulator``, ``demo``, ``codec-server``.
 
 Other command groups (``order``, ``connection``) plug in as typer sub-apps: a module listed in
 ``_SUBAPPS`` that exists and exposes ``app`` is mounted under its name.
@@ -32,6 +32,9 @@ err_console = Console(stderr=True)
 _SUBAPPS: tuple[tuple[str, str], ...] = (
     ("order", "starter.order_cli"),
     ("connection", "starter.connection_cli"),
+    ("account", "starter.account_cli"),
+    ("alerts", "starter.alerts_cli"),
+    ("metrics", "starter.metrics_cli"),
 )
 
 
@@ -105,6 +108,30 @@ def demo(
     """Run the end-to-end demo on the local stack and the simulator."""
     module = _optional_import("starter.demo", "the demo is not available in this installation")
     module.main(keep_running=keep_running)
+
+
+@app.command("codec-server")
+def codec_server(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: settings, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings, 8888).")] = None,
+    generate_token: Annotated[
+        bool, typer.Option(help="Without BROKERFLOW_CODEC_TOKEN, make a token and print it once.")
+    ] = False,
+) -> None:
+    """Serve the payload codec for the Temporal Web UI (bearer token required, CORS for the UI only)."""
+    from security.codec import CodecError
+    from security.codec_server import is_loopback, resolve, serve
+
+    try:
+        config = resolve(get_settings(), host=host, port=port, generate_token=generate_token)
+    except (CodecError, ValidationError) as exc:
+        _fail(str(exc))
+    if config.generated_token:
+        typer.echo(f"codec server token (send as 'Authorization: Bearer <token>'): {config.token}")
+    if not is_loopback(config.host):
+        err_console.print(f"[yellow]warning:[/] listening on {config.host}: reachable from other machines")
+    console.print(f"codec server on http://{config.host}:{config.port} for {', '.join(config.origins)}")
+    serve(config)
 
 
 def main() -> None:

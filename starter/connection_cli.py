@@ -24,6 +24,7 @@ import typer
 from pydantic import ValidationError
 
 from brokers.registry import GatewayRegistry, broker_names
+from brokers.tradier.config import ENV_ACCOUNT_ID as TRADIER_ACCOUNT_ENV
 from domain.broker_integration import (
     AuthMethod,
     BrokerConnection,
@@ -73,8 +74,9 @@ def add(
     environment: Annotated[EnvironmentChoice, typer.Option(help="paper or live.")] = EnvironmentChoice.paper,
     base_url: Annotated[str | None, typer.Option(help="Broker API URL (default: the broker's for the env).")
                         ] = None,
-    auth: Annotated[AuthChoice, typer.Option(help="api-key (key id + secret) or oauth (access token).")
-                    ] = AuthChoice.api_key,
+    auth: Annotated[AuthChoice | None, typer.Option(
+        help="api-key (key id + secret) or oauth (access token); default: api-key, oauth for tradier.")
+                    ] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Authenticate once with the broker before storing.")
                       ] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite an existing connection and credentials.")
@@ -82,6 +84,7 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Register a connection; credentials are read from the environment or a hidden prompt."""
+    auth = _auth_for(broker, auth)
     connection = _new_connection(connection_id, broker, environment, base_url, auth)
     credentials, sources = _credentials(connection.broker, auth)
     if connection.environment is Environment.LIVE:
@@ -138,13 +141,25 @@ def _new_connection(
     return connection
 
 
+def _auth_for(broker: str, auth: AuthChoice | None) -> AuthChoice:
+    """The auth method: as given, else the broker's own (Tradier knows only OAuth bearer tokens)."""
+    tradier = broker.strip().lower() == "tradier"
+    if tradier and auth is AuthChoice.api_key:
+        fail("tradier authenticates with an OAuth access token: use --auth oauth (TRADIER_ACCESS_TOKEN)", BAD_INPUT)
+    return auth or (AuthChoice.oauth if tradier else AuthChoice.api_key)
+
+
 def _credentials(broker: str, auth: AuthChoice) -> tuple[ConnectionCredentials, list[str]]:
     """Read the credentials from the environment or a hidden prompt; exit 2 when there are none."""
     fields = ("api_key", "api_secret") if auth is AuthChoice.api_key else ("access_token",)
     names = [name for field in fields for name in credential_env_names(broker, field)]
     missing = f"no credentials: set {' / '.join(names)} or enter them at the prompt"
     try:
-        return read_credentials(broker, fields, os.environ, _hidden_prompt)
+        credentials, sources = read_credentials(broker, fields, os.environ, _hidden_prompt)
+        account = os.environ.get(TRADIER_ACCOUNT_ENV, "").strip() if broker == "tradier" else ""
+        if account:  # optional: the one account of the token's this connection uses (not a secret)
+            return credentials.model_copy(update={"api_key": account}), [*sources, f"account: {TRADIER_ACCOUNT_ENV}"]
+        return credentials, sources
     except (typer.Abort, click.exceptions.Abort, EOFError):
         fail(missing, BAD_INPUT)
     except NoTerminalError:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from brokers.alpaca.config import ENV_KEY_ID, ENV_OAUTH_TOKEN, ENV_SECRET_KEY, AlpacaConfig
+from brokers.tradier.config import ENV_ACCESS_TOKEN as TRADIER_ACCESS_TOKEN
+from brokers.tradier.config import TradierConfig
 from domain.broker_integration import ConnectionCredentials, DomainValidationError, Environment, Problem
 
 __all__ = ["GENERIC_ENV", "credential_env_names", "default_base_url", "read_credentials"]
@@ -20,10 +22,12 @@ GENERIC_ENV = {
 }
 _BROKER_ENV: dict[str, dict[str, str]] = {
     "alpaca": {"api_key": ENV_KEY_ID, "api_secret": ENV_SECRET_KEY, "access_token": ENV_OAUTH_TOKEN},
+    "tradier": {"access_token": TRADIER_ACCESS_TOKEN},
 }
 _LABELS = {"api_key": "API key id", "api_secret": "API secret", "access_token": "OAuth access token"}
 _BASE_URLS: dict[str, Callable[[Environment], str]] = {
     "alpaca": lambda environment: AlpacaConfig(environment=environment).trading_url,
+    "tradier": lambda environment: TradierConfig(environment=environment).api_url,
 }
 
 Prompt = Callable[[str], str]

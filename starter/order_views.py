@@ -40,6 +40,8 @@ def show_view(settings: Settings, view: OrderView, as_json: bool) -> None:
         print_json(record)
         return
     rows = {name: record.get(name) for name in _VIEW_ROWS}
+    if view.route is not None:  # the router's decision: the summary, then every candidate's verdict
+        rows["route"] = "\n".join(view.route.explain())
     console.print(key_value_table(f"Order {view.client_order_id}", rows))
 
 

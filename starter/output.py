@@ -78,8 +78,13 @@ def exit_process(code: int | str | None) -> NoReturn:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run one command's coroutine to completion."""
-    return asyncio.run(coroutine)
+    """Run one command's coroutine to completion; a configuration error (e.g. a bad codec key) exits 1."""
+    from domain.broker_integration import ConfigurationError
+
+    try:
+        return asyncio.run(coroutine)
+    except ConfigurationError as exc:
+        fail(str(exc))
 
 
 def jsonable(value: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,36 @@ class Settings(BaseSettings):
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     simulator_port: int = Field(default=8787, ge=1, le=65535)
     startup_timeout: float = Field(default=30.0, gt=0)
+    # Operations (docs/production.md): metrics are served by workers only, when a port is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    otel_enabled: bool = False
+    otel_endpoint: str | None = None
+    otel_service_name: str = "brokerflow"
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # A production Temporal cluster: TLS (server CA, client certificate for mTLS) or an API key (Temporal Cloud).
+    temporal_tls: bool = False
+    temporal_tls_server_ca: Path | None = None
+    temporal_tls_client_cert: Path | None = None
+    temporal_tls_client_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
+    # Payload codec (security/codec.py): on by default; BROKERFLOW_CODEC_KEYS="kid:base64key,..." rotates keys.
+    codec_enabled: bool = True
+    codec_keys: SecretStr | None = None
+    # Codec server (`brokerflow codec-server`): loopback by default, a bearer token always required.
+    codec_token: SecretStr | None = None
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = Field(default=8888, ge=1, le=65535)
+    codec_cors_origins: str = "http://localhost:8233,http://127.0.0.1:8233"
+    # Alert sinks (alerting/): the log always; a JSON webhook signed with HMAC-SHA256 of the body
+    # (X-Brokerflow-Signature: sha256=<hex>) and a chat webhook ({"text": ...}) when their URLs are set.
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = None
+    alert_chat_url: SecretStr | None = None
+    alert_webhook_attempts: int = Field(default=3, ge=1, le=10)
+    alert_webhook_timeout: float = Field(default=5.0, gt=0, le=60)
 
     @property
     def resolved_data_dir(self) -> Path:

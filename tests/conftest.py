@@ -78,15 +78,19 @@ def temporal_binary(name: str) -> str:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    from temporalio.contrib.pydantic import pydantic_data_converter
+async def temporal_env(credentials_key: str) -> AsyncIterator[WorkflowEnvironment]:
     from temporalio.testing import WorkflowEnvironment
 
+    from persistence.crypto import load_key
+    from security.codec import EncryptionCodec, data_converter
     from starter.search_attributes import SEARCH_ATTRIBUTE_KEYS
 
+    # The codec a worker or CLI run with BROKERFLOW_SECRET_KEY=credentials_key uses: in-process and
+    # subprocess clients and workers of a test must agree on it.
+    codec = EncryptionCodec.from_master_key(load_key(secret_key=credentials_key))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(codec),
         search_attributes=SEARCH_ATTRIBUTE_KEYS,
         dev_server_log_level="error",
     )

@@ -14,7 +14,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import OrderView, PollInput, PollResult, RecordInput
-    from activities.order_activities import OrderActivities
+    from activities.order_activities import AlertSpec, OrderActivities, OrderAlertsInput
     from domain.broker_integration import (
         BrokerOrder,
         DomainError,
@@ -26,8 +26,17 @@ with workflow.unsafe.imports_passed_through():
         TradeEvent,
     )
     from domain.broker_integration.reconcile import apply_execution_once, apply_snapshot_status, apply_trade_event
+    from domain.broker_integration.rules.anomalies import Alert
+    from domain.broker_integration.rules.live_anomalies import (
+        TimingThresholds,
+        conflicting_execution,
+        late_acknowledgement,
+        overdue,
+        refused_report,
+        status_regression,
+    )
 
-    from .options import BROKER, CONNECTION_ID, ORDER_SIDE, ORDER_STATUS, ORDER_TYPE, POLL, RECORD, SYMBOL
+    from .options import BROKER, CONNECTION_ID, ORDER_SIDE, ORDER_STATUS, ORDER_TYPE, POLL, QUICK, RECORD, SYMBOL
     from .state import OrderWorkflowInput, OrderWorkflowState
 
 __all__ = ["OrderTracking"]
@@ -59,7 +68,10 @@ class OrderTracking:
                 self.state.unrecorded_updates.append(update)
 
     def _note_execution(self, applied: bool, report: ExecutionReport | None) -> None:
+        if not applied and report is not None:
+            self._check_duplicate(report)
         if applied and report is not None:
+            self.state.last_fill_at = workflow.now()
             self.state.executions.append(report)
             self.state.execution_count += 1
             self.state.unrecorded_executions.append(report)
@@ -81,6 +93,7 @@ class OrderTracking:
         order = self._order
         if order.status == "SUBMITTED":
             self._track(order.accept(snapshot.broker_order_id, workflow.now(), snapshot.submitted_at))
+            self._queue_alert(late_acknowledgement(order, self._timing()))
         self._resolve_unknown_amend(snapshot)
         # A status (cancel, expiry) is applied only once every fill of that broker order is in:
         # each broker order (a replacement starts from zero) is compared with its own fills.
@@ -149,6 +162,7 @@ class OrderTracking:
                 updates, applied = apply_trade_event(self._order, event)
             except DomainError as exc:
                 workflow.logger.warning("event %s not applied: %s", event.kind, exc)
+                self._queue_alert(refused_report(self._order, type(exc).__name__, f"event {event.kind}: {exc}"))
                 continue
             self._track(*updates)
             self._note_execution(applied, event.execution)
@@ -170,6 +184,7 @@ class OrderTracking:
         if result is None:
             return False
         before = (self._order.status, self._order.filled_quantity, self._order.fees, self._order.broker_order_id)
+        self._check_regression(result.snapshot)
         if self._is_replacement(result) and workflow.patched("follow-replacements"):
             # New terms first: the replacement's fills may go beyond the old quantity.
             self._follow_replacement(result)
@@ -178,6 +193,7 @@ class OrderTracking:
                 applied, update = apply_execution_once(self._order, report)
             except DomainError as exc:
                 workflow.logger.error("execution %s not applied: %s", report.execution_id, exc)
+                self._queue_alert(refused_report(self._order, type(exc).__name__, str(exc)))
                 continue
             self._track(update)
             self._note_execution(applied, report)
@@ -204,6 +220,60 @@ class OrderTracking:
             await self._activity(OrderActivities.record_order, record, f"record {order.status}", RECORD)
         workflow.upsert_search_attributes([ORDER_STATUS.value_set(str(order.status))])
         self._details()
+        await self._raise_alerts()
+
+    # ---- anomalies of the running order -----------------------------------------------------------------
+
+    def _timing(self) -> TimingThresholds:
+        request = self.request
+        return TimingThresholds(ack_timeout=timedelta(seconds=request.ack_timeout_seconds),
+                                fill_timeout=timedelta(seconds=request.fill_timeout_seconds),
+                                stall_timeout=timedelta(seconds=request.stall_timeout_seconds))
+
+    def _pending_alerts(self) -> list[Alert]:
+        # Not workflow state: queued and raised within one locked step (every apply is followed by a flush).
+        pending: list[Alert] = self.__dict__.setdefault("_alerts_to_raise", [])
+        return pending
+
+    def _queue_alert(self, alert: Alert | None) -> None:
+        """Remember an alert to raise at the next flush; each kind once per order."""
+        pending = self._pending_alerts()
+        if alert is not None and alert.kind not in self.state.raised_alerts \
+                and all(a.kind != alert.kind for a in pending):
+            pending.append(alert)
+
+    def _check_duplicate(self, report: ExecutionReport) -> None:
+        known = next((e for e in self.state.executions if e.execution_id == report.execution_id), None)
+        if known is not None:
+            self._queue_alert(conflicting_execution(known, report))
+
+    def _check_regression(self, snapshot: OrderSnapshot | None) -> None:
+        """Compare the broker's report with what was known before it was asked for (fills arriving with it
+        are newer than the report)."""
+        order = self._order
+        if snapshot is None or snapshot.broker_order_id != order.broker_order_id:
+            return
+        recorded = self.state.filled_by_broker_order.get(snapshot.broker_order_id, Decimal(0))
+        self._queue_alert(status_regression(order, snapshot.status, snapshot.filled_quantity, recorded))
+
+    async def _raise_alerts(self) -> None:
+        """Raise the queued alerts and those the clock brings (late ack, not filling, stalled partial fill)."""
+        order = self._order
+        if self.state.submitted:
+            for alert in overdue(order, workflow.now(), self._timing(), self.state.last_fill_at):
+                self._queue_alert(alert)
+        pending = self._pending_alerts()
+        if not pending or not workflow.patched("order-anomaly-alerts"):
+            pending.clear()
+            return
+        alerts, pending[:] = list(pending), []
+        self.state.raised_alerts.extend(a.kind for a in alerts)
+        request = OrderAlertsInput(order=order, alerts=[AlertSpec.of(a) for a in alerts])
+        try:
+            await self._activity(OrderActivities.raise_order_alerts, request,
+                                 "alerts " + ", ".join(a.kind for a in alerts), QUICK)
+        except ActivityError as err:
+            workflow.logger.warning("alerts %s not raised: %s", [a.kind for a in alerts], err.cause)
 
     # ---- helpers --------------------------------------------------------------------------------------
 

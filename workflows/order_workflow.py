@@ -117,18 +117,32 @@ class OrderWorkflow(OrderChanges):
 
     async def _route_and_check(self, order: BrokerOrder) -> BrokerOrder | None:
         """Route, authenticate and run the pre-trade check; None when the order was refused."""
-        route: RouteResult = await self._activity(OrderActivities.route_order, RouteInput(order=order),
-                                                  "route", QUICK)
-        if route.connection_id is None:
-            self._refuse(f"no connection can take the order: {route.reason}")
-            return None
-        order = BrokerOrder(**{**order.model_dump(), "connection_id": route.connection_id})
-        self.state.connection_id = route.connection_id
-        session = await self._wait_for_session(route.connection_id)
+        abandoned: dict[str, str] = {}
+        while True:
+            route: RouteResult = await self._activity(
+                OrderActivities.route_order, RouteInput(order=order, routing=self.request.routing, exclude=abandoned),
+                "route", QUICK)
+            if route.connection_id is None:
+                self._refuse(f"no connection can take the order: {route.reason}")
+                return None
+            self.state.connection_id = route.connection_id
+            # Only a routed order may move: a pinned connection is the caller's choice.
+            session = await self._wait_for_session(route.connection_id, reroutable=route.decision is not None)
+            if session.ready or not self._reroute_allowed(route):
+                break
+            # Nothing was sent yet, so the first broker is known not to hold the order: route again without it.
+            abandoned[route.connection_id] = f"session not ready ({session.status}): {session.reason}"
+            workflow.logger.warning("order %s: connection %s abandoned before submission: %s",
+                                    self.client_order_id, route.connection_id, session.reason)
+        changes: dict[str, object] = {"connection_id": route.connection_id}
+        if route.decision is not None and route.account_id:
+            changes["account_id"] = route.account_id
+        order = BrokerOrder(**{**order.model_dump(), **changes})
         self.state.broker = session.broker
         self._index_static(order)
         if self.state.cancel_requested is not None:
             self.state.order = Order.create(order, workflow.now())
+            self.state.order.route = route.decision
             return order
         if not session.ready:
             self._refuse(f"connection {route.connection_id} not ready: {session.reason}")
@@ -136,14 +150,22 @@ class OrderWorkflow(OrderChanges):
         check: PreTradeResult = await self._activity(OrderActivities.pre_trade_check, PreTradeInput(order=order),
                                                      "pre-trade check", QUICK)
         self.state.order = Order.create(order, workflow.now(), reference_price=check.reference_price)
+        self.state.order.route = route.decision
         if not check.ok:
             self._track(self.state.order.reject(f"pre-trade: {check.reason}", workflow.now()))
             await self._flush()
             return None
         return order
 
-    async def _wait_for_session(self, connection_id: str) -> SessionResult:
-        """A usable session, waiting (bounded by session_wait_seconds) while the circuit is open."""
+    def _reroute_allowed(self, route: RouteResult) -> bool:
+        """A routed order whose connection is not ready goes elsewhere (histories before the patch waited)."""
+        if route.decision is None or self.state.cancel_requested is not None:
+            return False
+        return workflow.patched("smart-reroute")
+
+    async def _wait_for_session(self, connection_id: str, reroutable: bool = False) -> SessionResult:
+        """A usable session, waiting (bounded by session_wait_seconds) while the circuit is open; a routed
+        order (`reroutable`) does not wait: it is routed elsewhere at once."""
         deadline = workflow.now() + timedelta(seconds=self.request.session_wait_seconds)
         while True:
             session: SessionResult = await self._activity(
@@ -151,6 +173,8 @@ class OrderWorkflow(OrderChanges):
             )
             done = session.ready or session.status == "UNKNOWN" or workflow.now() >= deadline
             if done or self.state.cancel_requested is not None:
+                return session
+            if reroutable and workflow.patched("smart-reroute"):
                 return session
             remaining = (deadline - workflow.now()).total_seconds()
             with contextlib.suppress(TimeoutError):

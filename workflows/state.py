@@ -35,6 +35,9 @@ class OrderWorkflowState(BaseModel):
     pending_amend: BrokerOrder | None = None
     alerts: list[str] = Field(default_factory=list)
     runs: int = 1
+    # Anomaly alerts this order raised while running (each kind once), and when its last fill arrived.
+    raised_alerts: list[str] = Field(default_factory=list)
+    last_fill_at: datetime | None = None
 
 
 def view_of(state: OrderWorkflowState, client_order_id: str, symbol: str, side: str,
@@ -53,7 +56,7 @@ def view_of(state: OrderWorkflowState, client_order_id: str, symbol: str, side: 
         side=str(order.order.side), quantity=order.order.quantity, filled_qty=order.filled_quantity,
         remaining_qty=order.remaining_quantity, avg_fill_price=order.avg_fill_price,
         commission=order.commission, fees=order.fees, broker_order_id=order.broker_order_id,
-        connection_id=state.connection_id, reason=order.reason or state.rejection,
+        connection_id=state.connection_id, reason=order.reason or state.rejection, route=order.route,
     )
 
 

@@ -15,8 +15,9 @@ from typing import Any
 from domain.broker_integration.enums import FeeKind
 from domain.broker_integration.value_objects import FeeReport
 
-from .parsing import parse_timestamp, root_client_order_id
-from .schemas import AlpacaFeeActivity
+from .errors import AlpacaProtocolError
+from .parsing import decimal_or_none, parse_timestamp, root_client_order_id, typed_parser
+from .schemas import AlpacaFeeActivity, validated
 
 __all__ = ["FEE_KINDS", "fee_from_activity", "fee_pages"]
 
@@ -32,6 +33,7 @@ def _charged_at(activity: AlpacaFeeActivity) -> datetime:
     return parse_timestamp(f"{activity.date}T00:00:00Z")
 
 
+@typed_parser
 def fee_from_activity(activity: AlpacaFeeActivity, client_order_id: str, connection_id: str | None) -> FeeReport:
     """A FEE activity as a fee of the order `client_order_id` (Alpaca's net_amount is negative)."""
     return FeeReport(
@@ -40,7 +42,7 @@ def fee_from_activity(activity: AlpacaFeeActivity, client_order_id: str, connect
         broker_order_id=activity.order_id,
         connection_id=connection_id,
         kind=FEE_KINDS.get((activity.activity_sub_type or "").upper(), FeeKind.OTHER),
-        amount=abs(Decimal(activity.net_amount)),
+        amount=abs(decimal_or_none(activity.net_amount) or Decimal("0")),
         charged_at=_charged_at(activity),
         description=activity.description,
     )
@@ -54,7 +56,10 @@ async def fee_pages(send: Callable[..., Awaitable[Any]], since: datetime, page_s
     found: list[AlpacaFeeActivity] = []
     while True:
         page = await send("GET", "/v2/account/activities/FEE", params=params)
-        items = [AlpacaFeeActivity.model_validate(i) for i in page or [] if i.get("activity_type") == "FEE"]
+        if page is not None and not isinstance(page, list):
+            raise AlpacaProtocolError("GET /v2/account/activities/FEE: answer is not a list")
+        items = [validated(AlpacaFeeActivity, i, "GET /v2/account/activities/FEE") for i in page or []
+                 if isinstance(i, dict) and i.get("activity_type") == "FEE"]
         found += items
         if len(page or []) < page_size or not items or params.get("page_token") == items[-1].id:
             return found

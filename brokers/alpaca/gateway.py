@@ -95,8 +95,9 @@ class AlpacaGateway:
     async def authenticate(self, credentials: ConnectionCredentials) -> SessionInfo:
         """Verify keys (or an OAuth token) with GET /v2/account; the session lasts while the keys do."""
         session = await self._pool.login(credentials)
+        others = await self._pool.login_more(credentials)
         expires = credentials.token_expires_at if session.auth.is_oauth else None
-        return SessionInfo(expires_at=expires, account_numbers=[session.account_number])
+        return SessionInfo(expires_at=expires, account_numbers=[s.account_number for s in (session, *others)])
 
     def _remember(self, wire: AlpacaOrder, session: AlpacaSession) -> OrderSnapshot:
         self._orders[wire.id] = (wire.client_order_id, session.account_number)
@@ -219,11 +220,17 @@ class AlpacaGateway:
         return [validated(AlpacaPosition, item, "GET /v2/positions") for item in payload]
 
     async def get_account(self, account_number: str | None = None) -> BrokerAccount:
-        """GET /v2/account and /v2/positions."""
+        """GET /v2/account and /v2/positions; the snapshot is dated when it was asked for."""
         session = await self._pool.get(account_number)
+        asked_at = datetime.now(UTC)
         wire = validated(AlpacaAccount, await session.trading.send("GET", "/v2/account"), "GET /v2/account")
         positions = await self._positions(session)
-        return parsing.broker_account(wire, positions, self.connection_id, datetime.now(UTC))
+        return parsing.broker_account(wire, positions, self.connection_id, asked_at)
+
+    async def list_accounts(self) -> list[BrokerAccount]:
+        """Every account this connection reaches (one per key or token), with its positions."""
+        await self._pool.reload()
+        return [await self.get_account(session.account_number) for session in await self._pool.all()]
 
     async def get_positions(self, account_number: str | None = None) -> list[Position]:
         """GET /v2/positions (quantities negative when short)."""

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import ParamSpec, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AccountType, OrderSide, OrderType, TimeInForce
 from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, TradeEvent, TradeEventKind
+from domain.broker_integration.rules.validation import decimal_places
 from domain.broker_integration.value_objects import BrokerOrder, ExecutionReport
 
-from .errors import AlpacaProtocolError, AlpacaUnsupportedOrderError
+from .errors import AlpacaError, AlpacaProtocolError, AlpacaUnsupportedOrderError
 from .schemas import (
     AlpacaAccount,
     AlpacaFillActivity,
@@ -49,6 +53,7 @@ __all__ = [
     "replacement_client_order_id",
     "root_client_order_id",
     "trade_event",
+    "typed_parser",
 ]
 
 SIDE_TO_ALPACA = {OrderSide.BUY: "buy", OrderSide.SELL: "sell", OrderSide.SELL_SHORT: "sell",
@@ -79,11 +84,43 @@ EVENT_KINDS = {"new": K.NEW, "accepted": K.ACCEPTED, "pending_new": K.PENDING_NE
 
 _DATETIME = TypeAdapter(datetime)
 _REPLACEMENT = re.compile(r"^(?P<root>.+)~r[0-9a-f]{10}$")
+# Bounds of a number we accept from the broker: beyond them it is garbage, not a quantity or a price.
+_MAX_MAGNITUDE = Decimal(10) ** 15
+_MAX_SCALE = 28  # Alpaca averages carry many places (seen: 25); Decimal keeps 28 digits
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
+def typed_parser(parse: Callable[P, R]) -> Callable[P, R]:
+    """Turn any failure to read a hostile or malformed payload into AlpacaProtocolError (never a crash)."""
+
+    @functools.wraps(parse)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except AlpacaError:
+            raise
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
+            # The type only: a validation message would echo the broker's values into logs.
+            raise AlpacaProtocolError(f"{parse.__name__}: unreadable payload ({type(error).__name__})") from None
+
+    return wrapper
+
+
+def _non_negative(value: Decimal | None, what: str) -> Decimal | None:
+    if value is not None and value < 0:
+        raise AlpacaProtocolError(f"negative {what}: {value}")
+    return value
+
+
+@typed_parser
 def parse_timestamp(value: str) -> datetime:
     """An RFC 3339 timestamp (nanoseconds, Z or offset) as aware UTC."""
-    parsed = _DATETIME.validate_python(value)
+    try:
+        parsed = _DATETIME.validate_python(value)
+    except ValidationError:
+        raise AlpacaProtocolError(f"not a timestamp: {str(value)[:40]!r}") from None
     if parsed.tzinfo is None:
         raise AlpacaProtocolError(f"timestamp without offset: {value!r}")
     return parsed.astimezone(UTC)
@@ -97,10 +134,15 @@ def decimal_or_none(value: str | float | int | None) -> Decimal | None:
     """A wire decimal (string, or number from market data) as Decimal."""
     if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        raise AlpacaProtocolError(f"not a decimal: {value!r}")
     try:
-        return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    except InvalidOperation:
-        raise AlpacaProtocolError(f"not a decimal: {value!r}") from None
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise AlpacaProtocolError(f"not a decimal: {str(value)[:40]!r}") from None
+    if not number.is_finite() or abs(number) >= _MAX_MAGNITUDE or decimal_places(number) > _MAX_SCALE:
+        raise AlpacaProtocolError(f"decimal out of range: {str(value)[:40]!r}")
+    return number
 
 
 def format_decimal(value: Decimal) -> str:
@@ -122,6 +164,7 @@ def root_client_order_id(client_order_id: str) -> str:
     return match["root"] if match else client_order_id
 
 
+@typed_parser
 def order_status(order: AlpacaOrder) -> OrderStatus:
     """Alpaca's order status in domain terms."""
     mapped = STATUS_FROM_ALPACA.get(order.status)
@@ -131,19 +174,23 @@ def order_status(order: AlpacaOrder) -> OrderStatus:
     return S.PARTIALLY_FILLED if filled > 0 else S.ACCEPTED
 
 
+@typed_parser
 def order_snapshot(order: AlpacaOrder) -> OrderSnapshot:
     """The domain's view of an Alpaca order (client id without replacement suffix)."""
     reason = "replaced" if order.status == "replaced" else None
+    quantity, filled = decimal_or_none(order.qty), decimal_or_none(order.filled_qty)
+    if quantity is not None and filled is not None and filled > quantity > 0:
+        raise AlpacaProtocolError(f"order {order.id}: filled_qty {filled} exceeds qty {quantity}")
     return OrderSnapshot(
         broker_order_id=order.id,
         client_order_id=root_client_order_id(order.client_order_id),
         status=order_status(order),
         symbol=order.symbol,
-        quantity=decimal_or_none(order.qty) or Decimal("0"),
-        filled_quantity=decimal_or_none(order.filled_qty) or Decimal("0"),
-        filled_avg_price=decimal_or_none(order.filled_avg_price),
-        limit_price=decimal_or_none(order.limit_price),
-        stop_price=decimal_or_none(order.stop_price),
+        quantity=_non_negative(quantity, "qty") or Decimal("0"),
+        filled_quantity=_non_negative(filled, "filled_qty") or Decimal("0"),
+        filled_avg_price=_non_negative(decimal_or_none(order.filled_avg_price), "filled_avg_price"),
+        limit_price=_non_negative(decimal_or_none(order.limit_price), "limit_price"),
+        stop_price=_non_negative(decimal_or_none(order.stop_price), "stop_price"),
         replaced_by=order.replaced_by,
         replaces=order.replaces,
         submitted_at=_ts(order.submitted_at) or _ts(order.created_at),
@@ -162,7 +209,8 @@ def _side(wire: str | None, override: OrderSide | None) -> OrderSide:
 
 def _event_execution(update: AlpacaTradeUpdate, at: datetime, connection_id: str | None,
                      side: OrderSide | None) -> ExecutionReport | None:
-    qty, price = decimal_or_none(update.qty), decimal_or_none(update.price)
+    qty = _non_negative(decimal_or_none(update.qty), "fill qty")
+    price = _non_negative(decimal_or_none(update.price), "fill price")
     if update.event not in ("fill", "partial_fill") or not update.execution_id or not qty or not price:
         return None
     order = update.order
@@ -174,6 +222,7 @@ def _event_execution(update: AlpacaTradeUpdate, at: datetime, connection_id: str
     )
 
 
+@typed_parser
 def trade_event(update: AlpacaTradeUpdate, connection_id: str | None = None,
                 side: OrderSide | None = None) -> TradeEvent:
     """One trade_updates event in domain terms."""
@@ -196,6 +245,7 @@ def execution_id_from_activity(activity_id: str) -> str:
     return tail if sep and tail else activity_id
 
 
+@typed_parser
 def execution_from_activity(activity: AlpacaFillActivity, client_order_id: str,
                             connection_id: str | None = None, side: OrderSide | None = None) -> ExecutionReport:
     """A FILL activity as an execution report of the order `client_order_id`."""
@@ -249,12 +299,14 @@ def _dec(value: str | None) -> Decimal:
     return decimal_or_none(value) or Decimal("0")
 
 
+@typed_parser
 def position(wire: AlpacaPosition) -> Position:
     """A position (quantity negative when short)."""
     return Position(symbol=wire.symbol, quantity=_dec(wire.qty), avg_entry_price=_dec(wire.avg_entry_price),
                     market_value=_dec(wire.market_value))
 
 
+@typed_parser
 def broker_account(wire: AlpacaAccount, positions: list[AlpacaPosition], connection_id: str,
                    at: datetime | None = None) -> BrokerAccount:
     """The account with its positions; multiplier 1 is a cash account, 2 or 4 a margin account."""
@@ -265,6 +317,7 @@ def broker_account(wire: AlpacaAccount, positions: list[AlpacaPosition], connect
         cash=_dec(wire.cash), settled_cash=_dec(wire.cash), equity=_dec(wire.equity),
         buying_power=_dec(wire.buying_power), initial_margin=_dec(wire.initial_margin),
         maintenance_margin=_dec(wire.maintenance_margin), pattern_day_trader=bool(wire.pattern_day_trader),
+        last_equity=_dec(wire.last_equity), last_maintenance_margin=_dec(wire.last_maintenance_margin),
         day_trade_count=wire.daytrade_count or 0, shorting_enabled=wire.shorting_enabled and margin,
         positions={p.symbol: position(p) for p in positions}, updated_at=at,
     )

@@ -27,6 +27,10 @@ from .schemas import AlpacaTradeUpdate
 __all__ = ["AlpacaTradeStream", "StreamGap", "StreamItem", "decode_frame"]
 
 log = logging.getLogger(__name__)
+# websockets logs every frame at DEBUG, the authenticate frame (key, secret or token) included: its logger
+# for our connections stays at INFO whatever the root level, so no frame content ever reaches a log.
+_WS_LOG = logging.getLogger(f"{__name__}.websocket")
+_WS_LOG.setLevel(logging.INFO)
 
 LISTEN = {"action": "listen", "data": {"streams": ["trade_updates"]}}
 HANDSHAKE_TIMEOUT = 10.0
@@ -50,7 +54,10 @@ class _Resync(Exception):
 def decode_frame(frame: str | bytes) -> list[dict[str, Any]]:
     """The JSON messages of one frame (binary frames carry UTF-8 JSON; a frame may hold a list)."""
     text = frame.decode("utf-8") if isinstance(frame, bytes | bytearray | memoryview) else frame
-    payload = json.loads(text)
+    try:
+        payload = json.loads(text)
+    except RecursionError:  # a hostile frame nested thousands deep: unreadable, like any bad JSON
+        raise ValueError("frame nested too deeply") from None
     items = payload if isinstance(payload, list) else [payload]
     return [item for item in items if isinstance(item, dict)]
 
@@ -110,8 +117,8 @@ class AlpacaTradeStream:
 
     async def _session(self) -> AsyncIterator[StreamItem]:
         ping = self.config.stream_ping_interval
-        async with self._connector(self.url, ping_interval=ping, ping_timeout=ping * 2,
-                                   max_queue=1024, open_timeout=HANDSHAKE_TIMEOUT) as ws:
+        async with self._connector(self.url, ping_interval=ping, ping_timeout=ping * 2, max_queue=1024,
+                                   open_timeout=HANDSHAKE_TIMEOUT, logger=_WS_LOG) as ws:
             pending = await asyncio.wait_for(self._handshake(ws), HANDSHAKE_TIMEOUT)
             gap_since, self.last_heard = self.last_heard, self._clock()
             if gap_since is not None:
@@ -154,7 +161,7 @@ class AlpacaTradeStream:
     def _messages(self, frame: str | bytes) -> list[dict[str, Any]]:
         try:
             messages = decode_frame(frame)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
             log.error("alpaca stream: unreadable frame; resyncing")
             raise _Resync from None
         for message in messages:

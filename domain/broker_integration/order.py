@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .enums import FeeKind
 from .errors import DuplicateExecutionError, ForeignReportError, IllegalTransitionError, OverfillError
 from .order_state import OrderStatus, check_transition
+from .route import RouteDecision
 from .value_objects import BrokerOrder, ExecutionReport, FeeReport, OrderStatusUpdate, utc
 
 __all__ = ["Order"]
@@ -53,6 +54,8 @@ class Order(BaseModel):
     broker_submitted_at: datetime | None = None
     fee_ids: list[str] = Field(default_factory=list)
     fill_keys: list[str] = Field(default_factory=list)
+    # How the router chose the connection (None when the request pinned one): every candidate's verdict.
+    route: RouteDecision | None = None
 
     @classmethod
     def create(cls, order: BrokerOrder, at: datetime, reference_price: Decimal | None = None) -> Order:

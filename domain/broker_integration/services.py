@@ -264,9 +264,15 @@ class OrderExecutionManager:
         return list(await self._executions.list_for_order(tracked.client_order_id))
 
     async def get_execution_metrics(self, order_id: str) -> ExecutionMetrics:
-        """Latency, slippage, fill rate and costs of the order."""
+        """Latency, slippage against the arrival price, fill rate, average price, commission and fees (in total
+        and per share) of the order, with the broker it went to."""
         tracked = await self._tracked(order_id)
-        return execution_metrics(tracked, await self._executions.list_for_order(tracked.client_order_id))
+        metrics = execution_metrics(tracked, await self._executions.list_for_order(tracked.client_order_id))
+        try:
+            connection = await self._connection_for(tracked.order)
+        except (ConnectionNotReadyError, NotFoundError):  # the connection is gone (or ambiguous): no broker name
+            return metrics
+        return metrics.model_copy(update={"broker": connection.broker, "connection_id": connection.connection_id})
 
 
 async def _reference_price(gateway: BrokerGateway, order: BrokerOrder) -> Decimal | None:

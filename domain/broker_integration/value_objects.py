@@ -21,6 +21,7 @@ from .order_state import OrderStatus
 from .rules.validation import execution_params_problems, order_shape_problems
 
 __all__ = [
+    "AccountKey",
     "BrokerCapabilities",
     "BrokerOrder",
     "ConnectionCredentials",
@@ -234,6 +235,10 @@ class BrokerCapabilities(ValueObject):
     supports_extended_hours: bool = False
     supports_short: bool = True
     supports_replace: bool = True
+    # How the broker replaces: a new order with a new id (Alpaca), or the same order changed in place
+    # (Tradier); and whether a replace may change the quantity (Tradier: cancel and place a new order).
+    replace_keeps_id: bool = False
+    supports_replace_quantity: bool = True
     supports_trail_percent: bool = True
     tick_size: Decimal = Decimal("0.01")
     sub_penny_tick: Decimal = Decimal("0.0001")
@@ -249,6 +254,14 @@ class BrokerCapabilities(ValueObject):
         )
 
 
+class AccountKey(ValueObject):
+    """One more API key pair on a connection: at brokers where one key is one account (Alpaca), a connection
+    reaches several accounts through several keys."""
+
+    api_key: str = Field(min_length=1)
+    api_secret: SecretStr
+
+
 class ConnectionCredentials(ValueObject):
     """Secrets for a broker connection; never printed, never in workflow payloads."""
 
@@ -258,6 +271,7 @@ class ConnectionCredentials(ValueObject):
     refresh_token: SecretStr | None = None
     session_token: SecretStr | None = None
     token_expires_at: datetime | None = None
+    additional_keys: tuple[AccountKey, ...] = ()
 
     @field_validator("token_expires_at")
     @classmethod
@@ -286,3 +300,11 @@ class ConnectionCredentials(ValueObject):
             "refresh_token": reveal(self.refresh_token),
             "session_token": reveal(self.session_token),
         }
+
+    def additional_secret_values(self) -> list[dict[str, str]]:
+        """The clear values of the additional key pairs, for the encrypting store only."""
+        return [{"api_key": k.api_key, "api_secret": k.api_secret.get_secret_value()} for k in self.additional_keys]
+
+    def for_account_keys(self) -> list[ConnectionCredentials]:
+        """Credentials of each additional key pair on its own (each logs in to its own account)."""
+        return [ConnectionCredentials(api_key=k.api_key, api_secret=k.api_secret) for k in self.additional_keys]

@@ -6,7 +6,7 @@ import uuid
 from decimal import ROUND_DOWN, Decimal
 
 from simulator.core.clock import next_business_day
-from simulator.core.instruments import Instrument
+from simulator.core.instruments import Instrument, round_price
 from simulator.core.matching import auction_price, continuous_price, update_trailing
 from simulator.core.model import Activity, OrderStatus, Side, SimOrder, TimeInForce
 from simulator.core.state import MarketState
@@ -67,10 +67,33 @@ def match(state: MarketState, order: SimOrder) -> None:
     buying = order.side is Side.BUY
     available = inst.available(buying)
     qty = order.leaves_qty if available is None else min(order.leaves_qty, available)
+    qty = _stalled_qty(state, order, qty)
     if qty <= 0:
         return
     inst.consume(buying, qty)
     execute(state, order, qty, price)
+
+
+def _stalled_qty(state: MarketState, order: SimOrder, qty: Decimal) -> Decimal:
+    """What an injected stall lets trade now: nothing, or half the order once and then nothing."""
+    quirks = state.quirks
+    if quirks.stall_fills:
+        return Decimal(0)
+    if quirks.stall_after_partial:
+        if order.filled_qty > 0:
+            return Decimal(0)
+        if qty == order.leaves_qty and qty > 1:
+            return (qty / 2).quantize(Decimal(1), rounding=ROUND_DOWN)
+    return qty
+
+
+def _skewed(state: MarketState, order: SimOrder, price: Decimal) -> Decimal:
+    """An injected bad fill: the price moved `bad_fill_bps` against the order (buys pay more)."""
+    bps = Decimal(str(state.quirks.bad_fill_bps or 0))
+    if bps == 0:
+        return price
+    factor = 1 + bps / 10000 if order.side is Side.BUY else 1 - bps / 10000
+    return round_price(price * factor)
 
 
 def run_auction(state: MarketState, order: SimOrder) -> None:
@@ -94,6 +117,7 @@ def expire(state: MarketState, order: SimOrder) -> None:
 
 def execute(state: MarketState, order: SimOrder, qty: Decimal, price: Decimal) -> None:
     """Book one execution: position, cash, fees, settlement, activities and the fill event."""
+    price = _skewed(state, order, price)
     account = state.accounts[order.account_id]
     today = state.clock.today()
     signed = qty if order.side is Side.BUY else -qty

@@ -51,6 +51,12 @@ class ExchangeQuirks:
     # Alpaca copies the original qty into a replacement of a partially filled order (Alpaca-API #165).
     replace_keeps_original_qty: bool = True
     eod_done_for_day: bool = False
+    # Anomalies a test can inject (they stay on until turned off): fills priced this many basis points
+    # worse than the quote (through a limit at the touch), orders that work but never fill, orders that
+    # fill once, partially, and then stall.
+    bad_fill_bps: float = 0
+    stall_fills: bool = False
+    stall_after_partial: bool = False
 
 
 @dataclass

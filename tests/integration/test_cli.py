@@ -10,19 +10,16 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from domain.broker_integration import BrokerConnection, ConnectionCredentials
 from persistence import Repositories
-from simulator.testing import SimulatorHandle, running_simulator
-from worker import running_worker
+from simulator.testing import SimulatorHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEW_KEYS = {"client_order_id", "status", "filled_qty", "avg_fill_price", "broker_order_id", "ui_url"}
@@ -72,16 +69,6 @@ def cli_env(temporal_env: WorkflowEnvironment, database_url: str, task_queue: st
         "BROKERFLOW_DATA_DIR": str(data_dir),
         "COLUMNS": "200",
     }
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(temporal_env: WorkflowEnvironment, database_url: str, repositories: Repositories,
-                task_queue: str, credentials_key: str, tmp_path: Path) -> AsyncIterator[CliStack]:
-    async with (
-        running_simulator(autotick=True) as sim,
-        running_worker(temporal_env.client, repositories, task_queue),
-    ):
-        yield CliStack(sim, repositories, cli_env(temporal_env, database_url, task_queue, credentials_key, tmp_path))
 
 
 async def test_connection_add_then_a_market_order_fills(stack: CliStack) -> None:

@@ -6,32 +6,16 @@ Each CLI run costs a Python start, so one test walks a supervisor's whole life i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from domain.broker_integration import ConnectionStatus
-from persistence import Repositories
-from simulator.testing import running_simulator
 from starter.connection_views import NO_SUPERVISOR, supervisor_status
 from starter.connections import ConnectionClient
-from tests.integration.test_cli import CliStack, cli_env
-from worker import running_worker
+from tests.integration.test_cli import CliStack
 
 CONN = "alpaca-sim"
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def stack(temporal_env: WorkflowEnvironment, database_url: str, repositories: Repositories,
-                task_queue: str, credentials_key: str, tmp_path: Path) -> AsyncIterator[CliStack]:
-    async with (
-        running_simulator(autotick=True) as sim,
-        running_worker(temporal_env.client, repositories, task_queue),
-    ):
-        yield CliStack(sim, repositories, cli_env(temporal_env, database_url, task_queue, credentials_key, tmp_path))
 
 
 async def _until_checked(connections: ConnectionClient, timeout: float = 20) -> None:

@@ -196,6 +196,37 @@ async def test_broker_down_trips_the_breaker_orders_fail_clearly_and_are_never_s
     await stack.sim.admin.clear_faults()
     await stack.until(lambda h: h.status == "CONNECTED" and not h.open_alerts, timeout=45)
     retry = await stack.orders.submit(order(symbol="AAPL", side="BUY", quantity=1))
-    assert (await stack.orders.wait(retry, timeout=30)).view.status == "FILLED"
+    assert (await stack.orders.wait(retry, timeout=60)).view.status == "FILLED"
     await assert_recorded_once(stack, retry, 1)
     assert await stack.alert_kinds() == set()
+
+
+async def test_supervisor_syncs_accounts_and_alerts_on_drift(stack: Stack) -> None:
+    await stack.connections.up(CONN, FAST.model_copy(update={"account_sync_seconds": 0.3}))
+    await stack.until(lambda h: h.status == "CONNECTED")
+    accounts: list[Any] = []
+    for _ in range(100):
+        accounts = list(await stack.repos.accounts.list_for_connection(CONN))
+        if accounts:
+            break
+        await asyncio.sleep(0.1)
+    (account,) = accounts  # discovered from the broker
+    assert account.cash > 0 and account.account_type == "MARGIN"
+    subject = f"account:{account.account_id}"
+    # Our books lose 100.00 of cash that the broker still holds: the next sync raises a drift alert ...
+    await stack.repos.accounts.save(account.model_copy(update={"cash": account.cash - 100}))
+    raised = []
+    for _ in range(100):
+        raised = [a for a in await stack.stores.alerts.history(subject) if a.kind == "account_drift"]
+        if raised:
+            break
+        await asyncio.sleep(0.1)
+    assert raised and "cash: ours" in raised[0].message and account.account_number not in raised[0].message
+    # ... and the merge takes the broker's figures, so the one after clears it.
+    for _ in range(100):
+        if all(a.cleared_at is not None for a in await stack.stores.alerts.history(subject)):
+            break
+        await asyncio.sleep(0.1)
+    assert all(a.cleared_at is not None for a in await stack.stores.alerts.history(subject))
+    synced = await stack.repos.accounts.get(account.account_id)
+    assert synced is not None and synced.cash == account.cash

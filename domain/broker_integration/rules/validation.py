@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "capability_problems",
+    "decimal_places",
     "execution_params_problems",
     "order_shape_problems",
     "positive_decimal_problem",
@@ -36,6 +37,15 @@ _MAX_DECIMAL = Decimal(10) ** 15
 _MAX_SCALE = 18
 
 
+def decimal_places(number: Decimal) -> int:
+    """Decimal places without trailing zeros (normalize() would round to the context's 28 digits)."""
+    _, digits, exponent = number.as_tuple()
+    if not isinstance(exponent, int):
+        return 0
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros))
+
+
 def positive_decimal_problem(field: str, value: Any) -> Problem | None:
     """A problem if `value` is not a positive, finite decimal number."""
     number = to_decimal(value)
@@ -46,7 +56,7 @@ def positive_decimal_problem(field: str, value: Any) -> Problem | None:
     if number <= 0:
         return Problem(field, f"must be greater than 0, got {value!r}")
     # Beyond these no real order lies, and PostgreSQL's numeric could not store it: refuse, do not crash later.
-    if number >= _MAX_DECIMAL or number.normalize().as_tuple().exponent < -_MAX_SCALE:  # type: ignore[operator]
+    if number >= _MAX_DECIMAL or decimal_places(number) > _MAX_SCALE:
         return Problem(field, f"must be below 10^15 with at most {_MAX_SCALE} decimal places")
     return None
 
