@@ -73,6 +73,10 @@ class OrderRequest(BaseModel):
     routing: str | None = Field(default=None, description="Routing policy: cheapest (default), spread, prefer:<broker>")
     account_id: str | None = None
     poll_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
+    safety_poll_seconds: float = Field(
+        default=900.0, ge=1, le=86400,
+        description="While the connection's trade stream is healthy, poll the broker only this often (safety poll)",
+    )
     session_wait_seconds: float = Field(
         default=30.0, ge=0, le=3600, description="How long the order waits for a usable connection before REJECTED"
     )
@@ -245,6 +249,8 @@ class PollResult(BaseModel):
     replaced: list[OrderSnapshot] = Field(default_factory=list)
     executions: list[ExecutionReport] = Field(default_factory=list)
     fees: list[FeeReport] = Field(default_factory=list)
+    # The connection's trade stream was healthy when polled: the order may poll slowly (absent before: False).
+    stream_healthy: bool = False
 
 
 class CancelInput(BaseModel):

@@ -315,7 +315,8 @@ class OrderActivities:
         cid = request.client_order_id
         mine = [_rooted(e, cid) for e in executions if e.broker_order_id in ids or e.client_order_id == cid]
         my_fees = [_rooted_fee(f, cid) for f in fees if f.broker_order_id in ids or f.client_order_id == cid]
-        return PollResult(snapshot=snapshot, replaced=replaced, executions=mine, fees=my_fees)
+        healthy = await self._sessions.stream_healthy(request.connection_id)
+        return PollResult(snapshot=snapshot, replaced=replaced, executions=mine, fees=my_fees, stream_healthy=healthy)
 
     @activity.defn
     async def record_outcome(self, request: OutcomeInput) -> OutcomeResult:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,7 +21,40 @@ from domain.broker_integration import (
     NotFoundError,
 )
 
-__all__ = ["SessionPool"]
+__all__ = ["SessionPool", "StreamProbe", "supervisor_stream_healthy"]
+
+log = logging.getLogger(__name__)
+
+# Whether a connection's trade stream is healthy now (False when unknown).
+StreamProbe = Callable[[str], Awaitable[bool]]
+
+# The supervisor's `health` query must answer quickly: a slow or absent answer means "unknown", i.e. poll fast.
+_HEALTH_QUERY_TIMEOUT = timedelta(seconds=2)
+
+
+async def supervisor_stream_healthy(connection_id: str) -> bool:
+    """Ask the connection's supervisor (from inside an activity) whether its trade stream is running.
+
+    Healthy only on positive evidence: the supervisor answers, is neither paused nor stopping, the
+    connection is CONNECTED, the stream activity is running and has no error. No supervisor, a
+    supervisor that does not answer in time, or any error: not healthy (the orders poll as before).
+    """
+    from temporalio import activity  # the probe runs inside activities only
+    from temporalio.service import RPCError
+
+    from activities.connection_models import ConnectionHealth
+
+    try:
+        handle = activity.client().get_workflow_handle(f"connection-{connection_id}")
+        health = await handle.query("health", result_type=ConnectionHealth, rpc_timeout=_HEALTH_QUERY_TIMEOUT)
+    except (RPCError, RuntimeError, TimeoutError) as exc:
+        log.debug("stream health of %s unknown: %s", connection_id, exc)
+        return False
+    except Exception as exc:  # a query failure of any kind is "unknown", never an activity failure
+        log.warning("stream health of %s unknown: %s", connection_id, exc)
+        return False
+    return (str(health.status) == "CONNECTED" and health.stream_running and health.stream_error is None
+            and not health.paused and not health.shutting_down)
 
 
 @dataclass
@@ -36,6 +72,10 @@ class SessionPool:
     clock: Clock
     breaker_failures: int = 2
     breaker_cooldown_seconds: float = 30.0
+    # Stream health of a connection, asked at most once per `stream_health_ttl_seconds` per connection.
+    stream_probe: StreamProbe = supervisor_stream_healthy
+    stream_health_ttl_seconds: float = 5.0
+    _stream_health: dict[str, tuple[float, bool]] = field(default_factory=dict)
     _sessions: dict[str, _Session] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _stale: set[str] = field(default_factory=set)
@@ -88,6 +128,16 @@ class SessionPool:
         self._sessions[connection_id] = _Session(gateway, connection)
         self._stale.discard(connection_id)
         return gateway
+
+    async def stream_healthy(self, connection_id: str) -> bool:
+        """Whether the connection's trade stream is healthy (cached briefly; False when unknown)."""
+        now = time.monotonic()
+        cached = self._stream_health.get(connection_id)
+        if cached is not None and now - cached[0] < self.stream_health_ttl_seconds:
+            return cached[1]
+        healthy = await self.stream_probe(connection_id)
+        self._stream_health[connection_id] = (time.monotonic(), healthy)
+        return healthy
 
     def invalidate(self, connection_id: str) -> None:
         """Forget the session so the next call authenticates again (after a 401)."""

@@ -14,15 +14,22 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.models import AmendRequest, CancelRequest, ChangeResult, OrderOutcome, OrderRequest, OrderView
 from domain.broker_integration import ExecutionReport, OrderStatus
+from domain.broker_integration.rules.routing import is_smart
 from workflows.order_workflow import OrderWorkflow, order_workflow_id
 from workflows.state import OrderWorkflowInput
 
+from .search_attributes import CONNECTION_ID, ORDER_SIDE, ORDER_TYPE, SYMBOL
 from .settings import Settings, get_settings
 
 __all__ = ["OrderChangeRejectedError", "OrderClient", "OrderNotFoundError", "OrderSummary", "summary_of"]
@@ -80,6 +87,7 @@ class OrderClient:
             "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
             "static_summary": summary_of(request),
             "static_details": f"client order id `{request.client_order_id}`",
+            "search_attributes": _static_search_attributes(request),
         }
 
     async def submit(self, request: OrderRequest) -> str:
@@ -174,3 +182,13 @@ class OrderClient:
                 "started": execution.start_time,
             })
         return rows
+
+
+def _static_search_attributes(request: OrderRequest) -> TypedSearchAttributes:
+    """What never changes, set at start (the workflow upserts only what differs: a routed connection,
+    the broker, the status)."""
+    pairs = [SearchAttributePair(SYMBOL, request.symbol), SearchAttributePair(ORDER_SIDE, str(request.side)),
+             SearchAttributePair(ORDER_TYPE, str(request.order_type))]
+    if request.connection_id and not is_smart(request.connection_id):
+        pairs.append(SearchAttributePair(CONNECTION_ID, request.connection_id))
+    return TypedSearchAttributes(pairs)

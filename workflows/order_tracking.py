@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.models import OrderView, PollInput, PollResult, RecordInput
@@ -39,9 +39,11 @@ with workflow.unsafe.imports_passed_through():
     from .options import BROKER, CONNECTION_ID, ORDER_SIDE, ORDER_STATUS, ORDER_TYPE, POLL, QUICK, RECORD, SYMBOL
     from .state import OrderWorkflowInput, OrderWorkflowState
 
-__all__ = ["OrderTracking"]
+__all__ = ["LEAN_HISTORY", "OrderTracking"]
 
 S = OrderStatus
+# One patch for the history reductions of issue 10 (one marker per order instead of one per change).
+LEAN_HISTORY = "lean-history"
 
 
 class OrderTracking:
@@ -182,7 +184,9 @@ class OrderTracking:
     async def _poll_and_apply(self) -> bool:
         result = await self._poll_once()
         if result is None:
+            self.state.stream_healthy = False
             return False
+        self.state.stream_healthy = result.stream_healthy
         before = (self._order.status, self._order.filled_quantity, self._order.fees, self._order.broker_order_id)
         self._check_regression(result.snapshot)
         if self._is_replacement(result) and workflow.patched("follow-replacements"):
@@ -218,7 +222,14 @@ class OrderTracking:
         if updates or executions or fees or order.status == "INITIALIZED":
             record = RecordInput(order=order, updates=updates, executions=executions, fees=fees)
             await self._activity(OrderActivities.record_order, record, f"record {order.status}", RECORD)
-        workflow.upsert_search_attributes([ORDER_STATUS.value_set(str(order.status))])
+        status = ORDER_STATUS.value_set(str(order.status))
+        if workflow.patched(LEAN_HISTORY):
+            # OrderStatus only when it changed, with the static attributes still pending: one event at most.
+            pending = self._pending_attributes()
+            self._upsert_changed([*pending, status])
+            pending.clear()
+        else:
+            workflow.upsert_search_attributes([status])
         self._details()
         await self._raise_alerts()
 
@@ -277,7 +288,19 @@ class OrderTracking:
 
     # ---- helpers --------------------------------------------------------------------------------------
 
-    async def _activity(self, fn: Any, arg: Any, summary: str, options: dict[str, Any]) -> Any:
+    async def _activity(self, fn: Any, arg: Any, summary: str, options: dict[str, Any], local: bool = False) -> Any:
+        if local:
+            # A local activity: one marker in the history, no activity events nor a workflow task of its own.
+            try:
+                return await workflow.execute_local_activity_method(fn, arg, summary=summary, **options)
+            except ActivityError:
+                raise
+            except FailureError as err:
+                # A local activity's failure arrives unwrapped: wrap it as a (remote) activity's would be,
+                # so the callers' handling (ActivityError, its cause) is the same for both.
+                raise ActivityError(str(err), scheduled_event_id=0, started_event_id=0, identity="",
+                                    activity_type=getattr(fn, "__name__", "activity"), activity_id="",
+                                    retry_state=None) from err
         return await workflow.execute_activity_method(fn, arg, summary=summary, **options)
 
     def _index_static(self, order: BrokerOrder) -> None:
@@ -289,7 +312,23 @@ class OrderTracking:
         ]
         if self.state.broker:
             attributes.append(BROKER.value_set(self.state.broker))
+        if workflow.patched(LEAN_HISTORY):
+            # Those the starter set already are left out; the rest go with the next status upsert.
+            self._pending_attributes().extend(attributes)
+            return
         workflow.upsert_search_attributes(attributes)
+
+    def _pending_attributes(self) -> list[Any]:
+        # Not workflow state: filled and flushed within one run (at the next flush, or at the end).
+        pending: list[Any] = self.__dict__.setdefault("_attributes_to_upsert", [])
+        return pending
+
+    def _upsert_changed(self, attributes: list[Any]) -> None:
+        """One upsert of the attributes whose value differs from the workflow's current ones (none: no event)."""
+        have = workflow.info().typed_search_attributes
+        changed = [a for a in attributes if have.get(a.key) != a.value]
+        if changed:
+            workflow.upsert_search_attributes(changed)
 
     def _details(self) -> None:
         view = self.status()

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         SUBMIT,
     )
     from .order_changes import OrderChanges
+    from .order_tracking import LEAN_HISTORY
     from .state import OrderWorkflowInput, OrderWorkflowState, view_of
 
 __all__ = ["OrderWorkflow", "order_workflow_id"]
@@ -79,14 +80,18 @@ class OrderWorkflow(OrderChanges):
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self.state.order is not None and workflow.patched("record-outcome"):
             await self._record_outcome()
+        pending = self._pending_attributes()
+        if pending:  # static attributes of an order refused before any status was recorded
+            self._upsert_changed(pending)
+            pending.clear()
         return self._outcome()
 
     async def _record_outcome(self) -> None:
         """Metrics and anomaly rules of the finished order; their failure never fails the order."""
         try:
             result: OutcomeResult = await self._activity(
-                OrderActivities.record_outcome, OutcomeInput(order=self._order), "metrics and anomalies", QUICK
-            )
+                OrderActivities.record_outcome, OutcomeInput(order=self._order), "metrics and anomalies", QUICK,
+                local=workflow.patched(LEAN_HISTORY))
         except ActivityError as err:
             workflow.logger.warning("metrics not recorded: %s", err.cause)
             return
@@ -118,16 +123,20 @@ class OrderWorkflow(OrderChanges):
     async def _route_and_check(self, order: BrokerOrder) -> BrokerOrder | None:
         """Route, authenticate and run the pre-trade check; None when the order was refused."""
         abandoned: dict[str, str] = {}
+        # Routing, the session and the pre-trade check run as local activities (issue 10: history size);
+        # none of them reaches the broker with the order, and each is retried as before.
+        local = workflow.patched(LEAN_HISTORY)
         while True:
             route: RouteResult = await self._activity(
                 OrderActivities.route_order, RouteInput(order=order, routing=self.request.routing, exclude=abandoned),
-                "route", QUICK)
+                "route", QUICK, local=local)
             if route.connection_id is None:
                 self._refuse(f"no connection can take the order: {route.reason}")
                 return None
             self.state.connection_id = route.connection_id
             # Only a routed order may move: a pinned connection is the caller's choice.
-            session = await self._wait_for_session(route.connection_id, reroutable=route.decision is not None)
+            session = await self._wait_for_session(route.connection_id, reroutable=route.decision is not None,
+                                                   local=local)
             if session.ready or not self._reroute_allowed(route):
                 break
             # Nothing was sent yet, so the first broker is known not to hold the order: route again without it.
@@ -148,7 +157,7 @@ class OrderWorkflow(OrderChanges):
             self._refuse(f"connection {route.connection_id} not ready: {session.reason}")
             return None
         check: PreTradeResult = await self._activity(OrderActivities.pre_trade_check, PreTradeInput(order=order),
-                                                     "pre-trade check", QUICK)
+                                                     "pre-trade check", QUICK, local=local)
         self.state.order = Order.create(order, workflow.now(), reference_price=check.reference_price)
         self.state.order.route = route.decision
         if not check.ok:
@@ -163,14 +172,15 @@ class OrderWorkflow(OrderChanges):
             return False
         return workflow.patched("smart-reroute")
 
-    async def _wait_for_session(self, connection_id: str, reroutable: bool = False) -> SessionResult:
+    async def _wait_for_session(self, connection_id: str, reroutable: bool = False,
+                                local: bool = False) -> SessionResult:
         """A usable session, waiting (bounded by session_wait_seconds) while the circuit is open; a routed
         order (`reroutable`) does not wait: it is routed elsewhere at once."""
         deadline = workflow.now() + timedelta(seconds=self.request.session_wait_seconds)
         while True:
             session: SessionResult = await self._activity(
-                OrderActivities.ensure_session, SessionInput(connection_id=connection_id), "session", QUICK
-            )
+                OrderActivities.ensure_session, SessionInput(connection_id=connection_id), "session", QUICK,
+                local=local)
             done = session.ready or session.status == "UNKNOWN" or workflow.now() >= deadline
             if done or self.state.cancel_requested is not None:
                 return session
@@ -240,15 +250,30 @@ class OrderWorkflow(OrderChanges):
     async def _follow(self) -> None:
         idle = 0
         polls = 0
+        # One poll-deadline timer kept across events (a new one only after it fired), not one per wait.
+        deadline: asyncio.Task[None] | None = None
+        lean = workflow.patched(LEAN_HISTORY)
         while not self._order.is_terminal:
             interval = min(self.request.poll_interval_seconds * (2 ** min(idle, 6)), MAX_POLL_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: bool(self.events) or self._order.is_terminal,
-                                              timeout=timedelta(seconds=interval), timeout_summary="poll")
+            quiet = self.state.stream_healthy and workflow.patched("quiet-polls-while-streaming")
+            if quiet:
+                # The stream brings every change (and reconciles after a gap): poll only as a safety net.
+                interval = max(interval, self.request.safety_poll_seconds)
+            if lean:
+                if deadline is None or deadline.done():
+                    deadline = asyncio.create_task(workflow.sleep(timedelta(seconds=interval), summary="poll"))
+                await workflow.wait_condition(
+                    lambda due=deadline: bool(self.events) or self._order.is_terminal or due.done())
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: bool(self.events) or self._order.is_terminal,
+                                                  timeout=timedelta(seconds=interval), timeout_summary="poll")
             async with self.lock:
                 changed = self._apply_events() if self.events else await self._poll_and_apply()
                 await self._flush()
             idle = 0 if changed else idle + 1
+            if quiet and not self.state.stream_healthy:
+                idle = 0  # the stream is down (or unknown): speed back up from the first interval
             polls += 1
             if self._should_continue_as_new(polls):
                 await workflow.wait_condition(workflow.all_handlers_finished)

@@ -38,6 +38,8 @@ class OrderWorkflowState(BaseModel):
     # Anomaly alerts this order raised while running (each kind once), and when its last fill arrived.
     raised_alerts: list[str] = Field(default_factory=list)
     last_fill_at: datetime | None = None
+    # What the latest poll said of the connection's trade stream: while healthy the order polls slowly.
+    stream_healthy: bool = False
 
 
 def view_of(state: OrderWorkflowState, client_order_id: str, symbol: str, side: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import uuid
@@ -14,12 +15,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.models import AmendRequest, CancelRequest, OrderOutcome, OrderRequest
-from domain.broker_integration import BrokerConnection, ConnectionCredentials
+from domain.broker_integration import BrokerConnection, ConnectionCredentials, TradeEvent, TradeEventKind
 from tests.unit.domain.fakes import (
     FakeClock,
     FakeConnections,
@@ -34,7 +37,9 @@ from workflows.order_workflow import OrderWorkflow, order_workflow_id
 
 from .fake_broker import FakeBroker
 
-HISTORIES = Path(__file__).resolve().parents[1] / "resources" / "histories"
+# BROKERFLOW_HISTORIES_DIR records elsewhere (new recordings are copied in under new names: saved ones stay).
+HISTORIES = Path(os.environ.get("BROKERFLOW_HISTORIES_DIR")
+                 or Path(__file__).resolve().parents[1] / "resources" / "histories")
 
 
 @dataclass
@@ -68,6 +73,7 @@ class World:
     repos: Repos
     task_queue: str
     handles: list[WorkflowHandle[Any, OrderOutcome]] = field(default_factory=list)
+    sessions: Any = None
 
     async def start(self, **fields: Any) -> WorkflowHandle[Any, OrderOutcome]:
         fields.setdefault("client_order_id", f"t-{uuid.uuid4().hex[:10]}")
@@ -89,9 +95,9 @@ async def world(temporal_env: WorkflowEnvironment, task_queue: str, request: pyt
     repos = Repos(FakeConnections(), FakeAccounts(), FakeOrders(), FakeExecutions(), FakeStatuses())
     await repos.connections.save(BrokerConnection(connection_id="conn-1", broker="fakebroker"))
     await repos.connections.save_credentials("conn-1", ConnectionCredentials(api_key="k", api_secret="s"))
-    worker, _ = build_worker(temporal_env.client, repos, FakeProvider(broker), FakeClock(), task_queue)
+    worker, sessions = build_worker(temporal_env.client, repos, FakeProvider(broker), FakeClock(), task_queue)
     async with worker:
-        world = World(temporal_env, broker, repos, task_queue)
+        world = World(temporal_env, broker, repos, task_queue, sessions=sessions)
         yield world
         if os.environ.get("BROKERFLOW_RECORD_HISTORIES"):
             await save_histories(world, request.node.name)
@@ -105,7 +111,26 @@ async def save_histories(world: World, test_name: str) -> None:
             continue
         history = await handle.fetch_history()
         name = re.sub(r"[^A-Za-z0-9_]+", "_", test_name).strip("_")
-        (HISTORIES / f"{name}_{index}.json").write_text(history.to_json())
+        (HISTORIES / f"{name}_{index}.json").write_text(await _decoded(world, history.to_json()))
+
+
+async def _decoded(world: World, text: str) -> str:
+    """The history with its payloads decrypted: the replay test has no codec key (each test run makes one)."""
+    codec = world.env.client.data_converter.payload_codec
+    if codec is None:
+        return text
+
+    async def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [await walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if isinstance(node.get("metadata"), dict) and "encoding" in node["metadata"]:
+            (payload,) = await codec.decode([json_format.ParseDict(node, Payload())])
+            return json_format.MessageToDict(payload)
+        return {key: await walk(value) for key, value in node.items()}
+
+    return json.dumps(await walk(json.loads(text)), indent=2)
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
@@ -480,3 +505,77 @@ async def test_amend_refused_by_the_broker_returns_to_the_previous_status(world:
     assert (await handle.query(OrderWorkflow.status)).broker_order_id == old
     await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
     assert (await asyncio.wait_for(handle.result(), 30)).view.status == "CANCELED"
+
+
+# ---- polling while the connection's trade stream is healthy (issue 10) ----------------------------------
+
+
+class StreamHealth:
+    """A stand-in for the supervisor's answer: the test says whether the stream is healthy."""
+
+    def __init__(self, healthy: bool) -> None:
+        self.healthy = healthy
+
+    async def __call__(self, connection_id: str) -> bool:
+        return self.healthy
+
+
+def _stream(world: World, healthy: bool) -> StreamHealth:
+    probe = StreamHealth(healthy)
+    world.sessions.stream_probe = probe
+    world.sessions.stream_health_ttl_seconds = 0.0
+    return probe
+
+
+async def _polls(handle: WorkflowHandle[Any, Any]) -> int:
+    history = await handle.fetch_history()
+    return sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+               and e.activity_task_scheduled_event_attributes.activity_type.name == "poll_order")
+
+
+async def test_a_resting_order_polls_slowly_while_the_stream_is_healthy_and_fast_when_not(world: World) -> None:
+    probe = _stream(world, healthy=True)
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=10, order_type="LIMIT", limit_price="90",
+                               safety_poll_seconds=4)
+    await wait_for(lambda: _accepted(world, handle))
+    await wait_for(lambda: _polls_at_least(handle, 1))
+    quiet = await _polls(handle)
+    await asyncio.sleep(2.5)
+    assert await _polls(handle) == quiet, "a healthy stream: no poll before the safety interval"
+    probe.healthy = False
+    # The pending safety poll finds the stream down: polling speeds back up (0.2 s doubling).
+    await wait_for(lambda: _polls_at_least(handle, quiet + 4), timeout=10.0)
+    bid = world.broker.by_client(handle.id.removeprefix("order-")).broker_order_id  # type: ignore[union-attr]
+    world.broker.fill(bid, 10)
+    outcome = await handle.result()
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 10
+    assert len(await world.repos.executions.list_for_order(handle.id.removeprefix("order-"))) == 1
+
+
+async def _polls_at_least(handle: WorkflowHandle[Any, Any], count: int) -> bool:
+    return await _polls(handle) >= count
+
+
+async def test_a_complete_fill_from_the_stream_ends_with_one_last_look(world: World) -> None:
+    _stream(world, healthy=True)
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=5, order_type="LIMIT", limit_price="90",
+                               safety_poll_seconds=600)
+    await wait_for(lambda: _accepted(world, handle))
+    await wait_for(lambda: _polls_at_least(handle, 1))
+    polls = await _polls(handle)
+    cid = handle.id.removeprefix("order-")
+    bid = world.broker.by_client(cid).broker_order_id  # type: ignore[union-attr]
+    report = world.broker.fill(bid, 5, Decimal("90"))
+    snapshot = await world.broker.get_order(bid)
+    event = TradeEvent(kind=TradeEventKind.FILL, order=snapshot, occurred_at=report.executed_at,
+                       execution=report.model_copy(update={"cumulative_quantity": Decimal(5)}))
+    await handle.signal(OrderWorkflow.trade_event, event)
+    outcome = await handle.result()
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 5
+    # One last look after the fill: it collects the fees the broker posts as their own records.
+    assert await _polls(handle) == polls + 1
+    assert len(await world.repos.executions.list_for_order(cid)) == 1
+    history = await handle.fetch_history()
+    ours = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")
+            and "OrderStatus" in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields]
+    assert len(ours) == 3  # SUBMITTED (with the static attributes), ACCEPTED, FILLED: once each
