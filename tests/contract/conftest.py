@@ -7,8 +7,7 @@ adapter, and what a broker cannot do is read from its declared capabilities, nev
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +16,10 @@ from pydantic import SecretStr
 
 from brokers.alpaca import AlpacaConfig, AlpacaGateway
 from brokers.tradier import TradierConfig, TradierGateway
-from domain.broker_integration import BrokerGateway, ConnectionCredentials, TradeEvent
+from domain.broker_integration import BrokerGateway, ConnectionCredentials
 from simulator.testing import SimulatorHandle, running_simulator
 from tests.simulator.helpers import frozen_config
+from tests.trade_updates import Collector
 
 
 @dataclass(frozen=True)
@@ -71,45 +71,12 @@ async def gateway(broker: BrokerUnderTest, sim: SimulatorHandle) -> AsyncIterato
     await gw.close()
 
 
-class Collector:
-    """Consumes a gateway's trade updates in the background."""
-
-    def __init__(self, gateway: BrokerGateway) -> None:
-        self.events: list[TradeEvent] = []
-        self._task = asyncio.create_task(self._run(gateway))
-
-    async def _run(self, gateway: BrokerGateway) -> None:
-        async for event in gateway.trade_updates():
-            self.events.append(event)
-
-    def of(self, client_order_id: str) -> list[TradeEvent]:
-        return [e for e in self.events if e.order.client_order_id == client_order_id]
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
 @pytest.fixture
 async def stream(gateway: BrokerGateway) -> AsyncIterator[Collector]:
     collector = Collector(gateway)
     await asyncio.sleep(0.3)  # connected and subscribed
     yield collector
     await collector.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def accepted_submissions(view: dict[str, Any], client_order_id: str) -> list[dict[str, Any]]:

@@ -19,7 +19,8 @@ from domain.broker_integration import (
 )
 from domain.broker_integration.rules.validation import capability_problems
 from simulator.testing import SimulatorHandle
-from tests.contract.conftest import BrokerUnderTest, Collector, accepted_submissions, eventually
+from tests.contract.conftest import BrokerUnderTest, accepted_submissions
+from tests.trade_updates import Collector, eventually
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,7 @@ set_price, set_liquidity, advance, set_faults, clear_faults, disconnect_streams,
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -32,9 +31,9 @@ from domain.broker_integration import (
     ExecutionParameters,
     OrderAmendment,
     OrderStatus,
-    TradeEvent,
     TradeEventKind,
 )
+from tests.trade_updates import Collector, eventually
 
 testing = pytest.importorskip("simulator.testing")
 
@@ -61,45 +60,12 @@ async def gateway(sim: Any) -> AsyncIterator[AlpacaGateway]:
     await gw.close()
 
 
-class Collector:
-    """Consumes the gateway's trade updates in the background."""
-
-    def __init__(self, gateway: AlpacaGateway) -> None:
-        self.events: list[TradeEvent] = []
-        self._task = asyncio.create_task(self._run(gateway))
-
-    async def _run(self, gateway: AlpacaGateway) -> None:
-        async for event in gateway.trade_updates():
-            self.events.append(event)
-
-    def of(self, client_order_id: str) -> list[TradeEvent]:
-        return [e for e in self.events if e.order.client_order_id == client_order_id]
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
 @pytest.fixture
 async def stream(gateway: AlpacaGateway) -> AsyncIterator[Collector]:
     collector = Collector(gateway)
     await asyncio.sleep(0.3)  # authenticated and listening
     yield collector
     await collector.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def order(cid: str, **fields: Any) -> BrokerOrder:
