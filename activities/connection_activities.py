@@ -30,6 +30,7 @@ from domain.broker_integration import (
     NotFoundError,
     Order,
 )
+from domain.broker_integration.ports import account_snapshots
 from observability import metrics as observed
 from persistence.repositories.connection_health import ConnectionStores, HealthSample, stores_for
 
@@ -323,8 +324,7 @@ class ConnectionActivities:
         connection = await self._connection(request.connection_id)
         gateway = self._gateway(connection)
         try:
-            lister = getattr(gateway, "list_accounts", None)
-            snapshots = await lister() if lister is not None else [await gateway.get_account()]
+            snapshots = await account_snapshots(gateway)
         except BrokerError as exc:
             raise ApplicationError(f"account sync: {_why(exc)}", type=type(exc).__name__) from exc
         today = market_date(self._now())

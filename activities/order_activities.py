@@ -235,12 +235,10 @@ class OrderActivities:
             reference = await gateway.latest_price(order.symbol)
         except BrokerError as exc:
             raise broker_failure(exc) from exc
-        price = reference or order.price or order.stop_price or Decimal("0")
+        price, fees = _price_and_fees(gateway, order, reference)
         if price <= 0 and (order.side.is_buy or order.side is OrderSide.SELL_SHORT):
             return PreTradeResult(ok=False, reason=f"NO_PRICE: no quote for {order.symbol} and no limit or stop "
                                                    "price, so its buying power cannot be checked")
-        fees = estimate_fees(schedule_for(gateway.broker, order.asset_class), order.side, order.quantity,
-                             order.price or price, order.asset_class).total
         ledger = getattr(self._repos, "ledger", None)
         if ledger is None:  # in-memory repositories of unit tests: no reservations
             await self._repos.accounts.save(account)
@@ -387,15 +385,21 @@ class OrderActivities:
             reference = await gateway.latest_price(amended.symbol)
         except BrokerError as exc:
             raise broker_failure(exc) from exc
-        price = reference or amended.price or amended.stop_price or Decimal("0")
-        fees = estimate_fees(schedule_for(gateway.broker, amended.asset_class), amended.side, amended.quantity,
-                             amended.price or price, amended.asset_class).total
+        price, fees = _price_and_fees(gateway, amended, reference)
         today = market_date(self._sessions.clock.now())
         try:
             await ledger.amend(amended, price, fees, today, commit=False)
         except PreTradeRejectedError as exc:
             raise ApplicationError(f"pre-trade: {exc}", type=PRE_TRADE_REFUSED, non_retryable=True) from exc
         return _AmendedTerms(ledger, amended, price, fees, today)
+
+
+def _price_and_fees(gateway: BrokerGateway, order: BrokerOrder, reference: Decimal | None) -> tuple[Decimal, Decimal]:
+    """The price buying power is checked at (the quote, else the order's own prices) and our fee estimate."""
+    price = reference or order.price or order.stop_price or Decimal("0")
+    fees = estimate_fees(schedule_for(gateway.broker, order.asset_class), order.side, order.quantity,
+                         order.price or price, order.asset_class)
+    return price, fees.total
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 from activities.calendar import market_date
 from brokers.registry import GatewayRegistry
 from domain.broker_integration import AccountType, BrokerAccount, FeeKind, NotFoundError
+from domain.broker_integration.ports import account_snapshots
 from domain.broker_integration.repositories import LedgerSync
 from domain.broker_integration.rules.buying_power import Reservation, reserved_totals
 from domain.broker_integration.rules.fees import compare_fees, estimate_fees, schedule_for
@@ -92,9 +93,7 @@ async def sync_connection(repos: Repositories, registry: GatewayRegistry, connec
     if repos.ledger is None:
         raise NotFoundError("account sync needs the PostgreSQL repositories")
     gateway = registry.gateway_for(connection)
-    lister = getattr(gateway, "list_accounts", None)
-    snapshots = await lister() if lister is not None else [await gateway.get_account()]
-    return [await repos.ledger.sync(snapshot, market_date(now)) for snapshot in snapshots]
+    return [await repos.ledger.sync(snapshot, market_date(now)) for snapshot in await account_snapshots(gateway)]
 
 
 async def set_account(repos: Repositories, account: BrokerAccount, account_type: AccountType | None,

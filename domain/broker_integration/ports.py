@@ -52,6 +52,7 @@ __all__ = [
     "SessionInfo",
     "TradeEvent",
     "TradeEventKind",
+    "account_snapshots",
 ]
 
 
@@ -248,3 +249,13 @@ class GatewayProvider(Protocol):
     """Finds the gateway for a connection (the outer layers hold the registry)."""
 
     def gateway_for(self, connection: BrokerConnection) -> BrokerGateway: ...
+
+
+async def account_snapshots(gateway: BrokerGateway) -> list[BrokerAccount]:
+    """Every account a gateway reaches: its `list_accounts()` where it has one (several accounts per
+    connection), else the connection's one account."""
+    lister = getattr(gateway, "list_accounts", None)
+    if lister is None:
+        return [await gateway.get_account()]
+    accounts: list[BrokerAccount] = await lister()
+    return accounts
