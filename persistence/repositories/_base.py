@@ -21,11 +21,16 @@ class SqlRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def _insert_once(self, table: Table, values: Mapping[str, Any], constraint: str) -> bool:
-        """INSERT ... ON CONFLICT ON CONSTRAINT DO NOTHING; tell whether a row was inserted."""
+    async def _insert_once(self, table: Table, values: Mapping[str, Any], constraint: str,
+                           session: AsyncSession | None = None) -> bool:
+        """INSERT ... ON CONFLICT ON CONSTRAINT DO NOTHING; tell whether a row was inserted.
+
+        In its own transaction, or in `session`'s when the caller has more to do in the same one."""
         stmt = insert(table).values(**values).on_conflict_do_nothing(constraint=constraint).returning(table.c.id)
-        async with self._sessions.begin() as session:
+        if session is not None:
             return (await session.execute(stmt)).first() is not None
+        async with self._sessions.begin() as own:
+            return (await own.execute(stmt)).first() is not None
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -14,7 +14,7 @@ from ._base import SqlRepository, plain, row_values, table_of
 __all__ = ["SqlFeeReportRepository"]
 
 _FEES = table_of(FeeReportRow)
-_FEE_KEY = "uq_order_fees_connection_fee"
+FEE_KEY = "uq_order_fees_connection_fee"
 
 
 class SqlFeeReportRepository(SqlRepository):
@@ -23,7 +23,7 @@ class SqlFeeReportRepository(SqlRepository):
     async def add(self, fee: FeeReport) -> bool:
         """Store the fee; False if it was already stored (nothing changes then)."""
         values = {key: plain(value) for key, value in fee.model_dump().items()}
-        return await self._insert_once(_FEES, values, _FEE_KEY)
+        return await self._insert_once(_FEES, values, FEE_KEY)
 
     async def list_for_order(self, client_order_id: str) -> Sequence[FeeReport]:
         """The order's fees, oldest first."""

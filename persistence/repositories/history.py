@@ -15,7 +15,7 @@ __all__ = ["SqlExecutionReportRepository", "SqlOrderStatusRepository"]
 
 _EXECUTIONS = table_of(ExecutionReportRow)
 _HISTORY = table_of(OrderStatusHistoryRow)
-_EXECUTION_KEY = "uq_execution_reports_connection_execution"
+EXECUTION_KEY = "uq_execution_reports_connection_execution"
 _HISTORY_KEY = "uq_order_status_history_order_sequence"
 
 
@@ -25,7 +25,7 @@ class SqlExecutionReportRepository(SqlRepository):
     async def add(self, report: ExecutionReport) -> bool:
         """Store the report; False if it was already stored (nothing changes then)."""
         values = {key: plain(value) for key, value in report.model_dump().items()}
-        return await self._insert_once(_EXECUTIONS, values, _EXECUTION_KEY)
+        return await self._insert_once(_EXECUTIONS, values, EXECUTION_KEY)
 
     async def list_for_order(self, client_order_id: str) -> Sequence[ExecutionReport]:
         """Return the order's executions in execution order."""

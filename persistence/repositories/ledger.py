@@ -37,6 +37,8 @@ from persistence.tables import AccountReservationRow, BrokerAccountRow, Executio
 
 from ._base import SqlRepository, plain, table_of, upsert
 from .accounts import account_from_row, account_values
+from .fees import FEE_KEY
+from .history import EXECUTION_KEY
 
 __all__ = ["SqlAccountLedger"]
 
@@ -143,8 +145,7 @@ class SqlAccountLedger(SqlRepository):
     async def amend(self, order: BrokerOrder, reference_price: Decimal, estimated_fees: Decimal,
                     today: date, *, commit: bool) -> Reservation | None:
         async with self._sessions.begin() as session:
-            account_id = await self._account_of(session, order.client_order_id)
-            account = None if account_id is None else await self._locked(session, account_id)
+            account = await self._order_account(session, order.client_order_id)
             query = select(_RESERVATIONS).where(and_(_RESERVATIONS.c.client_order_id == order.client_order_id,
                                                      _RESERVATIONS.c.status == HELD))
             row = (await session.execute(query)).mappings().first()
@@ -200,16 +201,17 @@ class SqlAccountLedger(SqlRepository):
         query = select(_RESERVATIONS.c.account_id).where(_RESERVATIONS.c.client_order_id == client_order_id)
         return (await session.execute(query)).scalar_one_or_none()
 
+    async def _order_account(self, session: AsyncSession, client_order_id: str) -> BrokerAccount | None:
+        """The account an order reserved on, locked; None for an order we never checked."""
+        account_id = await self._account_of(session, client_order_id)
+        return None if account_id is None else await self._locked(session, account_id)
+
     async def book_execution(self, report: ExecutionReport, trade_date: date) -> bool:
         values = {key: plain(value) for key, value in report.model_dump().items()}
-        stmt = (insert(_EXECUTIONS).values(**values)
-                .on_conflict_do_nothing(constraint="uq_execution_reports_connection_execution")
-                .returning(_EXECUTIONS.c.id))
         async with self._sessions.begin() as session:
-            if (await session.execute(stmt)).first() is None:
+            if not await self._insert_once(_EXECUTIONS, values, EXECUTION_KEY, session):
                 return False
-            account_id = await self._account_of(session, report.client_order_id)
-            account = None if account_id is None else await self._locked(session, account_id)
+            account = await self._order_account(session, report.client_order_id)
             if account is not None:
                 effect = apply_fill(account, symbol=report.symbol, side=report.side, quantity=report.quantity,
                                     price=report.price, fees=report.commission + report.fees,
@@ -222,13 +224,10 @@ class SqlAccountLedger(SqlRepository):
 
     async def book_fee(self, fee: FeeReport) -> bool:
         values = {key: plain(value) for key, value in fee.model_dump().items()}
-        stmt = (insert(_FEES).values(**values)
-                .on_conflict_do_nothing(constraint="uq_order_fees_connection_fee").returning(_FEES.c.id))
         async with self._sessions.begin() as session:
-            if (await session.execute(stmt)).first() is None:
+            if not await self._insert_once(_FEES, values, FEE_KEY, session):
                 return False
-            account_id = await self._account_of(session, fee.client_order_id)
-            account = None if account_id is None else await self._locked(session, account_id)
+            account = await self._order_account(session, fee.client_order_id)
             if account is not None:
                 await self._save(session, account.model_copy(update={
                     "cash": account.cash - fee.amount, "equity": account.equity - fee.amount,
