@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,9 +16,16 @@ from domain.broker_integration.value_objects import BrokerCapabilities, Connecti
 from .alpaca.config import AlpacaConfig, credentials_from_env
 from .alpaca.gateway import ALPACA_CAPABILITIES, AlpacaGateway
 from .alpaca.sessions import CredentialsSource
+from .ccxt.config import ENV_EXCHANGE_ID, CcxtConfig
+from .ccxt.config import credentials_from_env as ccxt_credentials_from_env
+from .ccxt.gateway import CCXT_CAPABILITIES, CcxtGateway
+from .oanda.config import OandaConfig
+from .oanda.config import credentials_from_env as oanda_credentials_from_env
+from .oanda.gateway import OANDA_CAPABILITIES, OandaGateway
 from .tradier.config import TradierConfig
 from .tradier.config import credentials_from_env as tradier_credentials_from_env
 from .tradier.gateway import TRADIER_CAPABILITIES, TradierGateway
+from .tradier.oauth import TradierTokenRefresher
 
 __all__ = [
     "BROKERS",
@@ -27,8 +35,10 @@ __all__ = [
     "SystemClock",
     "broker_names",
     "capabilities_of",
+    "ccxt_env_credentials",
     "env_credentials",
     "install_defaults",
+    "oanda_env_credentials",
     "register_broker",
     "tradier_env_credentials",
 ]
@@ -57,9 +67,27 @@ def _tradier(connection: BrokerConnection, credentials: CredentialsSource | None
     return TradierGateway(connection.connection_id, config, credentials=source)
 
 
+def _oanda(connection: BrokerConnection, credentials: CredentialsSource | None) -> BrokerGateway:
+    config = OandaConfig(environment=connection.environment, base_url=connection.base_url)
+    # The default source reads Alpaca's variables; an OANDA connection reads OANDA_ACCESS_TOKEN instead.
+    source = oanda_env_credentials if credentials is env_credentials else credentials
+    return OandaGateway(connection.connection_id, config, credentials=source)
+
+
+
+def _ccxt(connection: BrokerConnection, credentials: CredentialsSource | None) -> BrokerGateway:
+    # The exchange is a ccxt id (CCXT_EXCHANGE_ID, default binance); the connection's base URL overrides its URLs.
+    exchange = os.environ.get(ENV_EXCHANGE_ID, "").strip().lower() or CcxtConfig().exchange_id
+    config = CcxtConfig(exchange_id=exchange, environment=connection.environment, base_url=connection.base_url)
+    source = ccxt_env_credentials if credentials is env_credentials else credentials
+    return CcxtGateway(connection.connection_id, config, credentials=source)
+
+
 BROKERS: dict[str, BrokerEntry] = {
     "alpaca": BrokerEntry("alpaca", _alpaca, ALPACA_CAPABILITIES),
     "tradier": BrokerEntry("tradier", _tradier, TRADIER_CAPABILITIES),
+    "oanda": BrokerEntry("oanda", _oanda, OANDA_CAPABILITIES),
+    "ccxt": BrokerEntry("ccxt", _ccxt, CCXT_CAPABILITIES),
 }
 
 
@@ -93,6 +121,16 @@ async def env_credentials(connection_id: str) -> ConnectionCredentials | None:
 async def tradier_env_credentials(connection_id: str) -> ConnectionCredentials | None:
     """The token from TRADIER_ACCESS_TOKEN (and an account from TRADIER_ACCOUNT_ID)."""
     return tradier_credentials_from_env()
+
+
+async def oanda_env_credentials(connection_id: str) -> ConnectionCredentials | None:
+    """The token from OANDA_ACCESS_TOKEN (and an account from OANDA_ACCOUNT_ID)."""
+    return oanda_credentials_from_env()
+
+
+async def ccxt_env_credentials(connection_id: str) -> ConnectionCredentials | None:
+    """The key pair from CCXT_API_KEY / CCXT_API_SECRET."""
+    return ccxt_credentials_from_env()
 
 
 class SystemClock:
@@ -132,7 +170,12 @@ class GatewayRegistry:
 
 
 def install_defaults(credentials: CredentialsSource | None = env_credentials) -> GatewayRegistry:
-    """Install a GatewayRegistry and the SystemClock as the domain's defaults; return the registry."""
+    """Install a GatewayRegistry and the SystemClock as the domain's defaults, and the brokers' token
+    refreshers into the worker's auth plugins; return the registry."""
+    from activities.auth_plugins import AUTH_PLUGINS  # the supervisor's plugins live with the activities
+
     registry = GatewayRegistry(credentials)
     runtime.configure(gateways=registry, clock=SystemClock())
+    if AUTH_PLUGINS.refresher_for("tradier") is None:  # keep one a test or an embedder installed
+        AUTH_PLUGINS.register_refresher("tradier", TradierTokenRefresher())
     return registry

@@ -213,7 +213,13 @@ async def tokens(request: Request) -> Response:
         raise KeyError(f"unknown account {account_id}")
     ttl = body.get("ttl_seconds")
     token = sim.credentials.add_token(account_id, body.get("token"), float(ttl) if ttl is not None else None)
-    return _ok({"token": token, "account_id": account_id, "ttl_seconds": ttl}, 201)
+    # Tradier's refresh grant (POST /v1/oauth/refreshtoken) takes this with the OAuth client's Basic auth.
+    named = body.get("client_id")
+    client_id = sim.oauth.client(str(named) if named else None) if named or sim.oauth.has_clients else None
+    refresh = None if client_id is None else sim.oauth.add_refresh_token(
+        account_id, client_id, float(ttl) if ttl is not None else None)
+    return _ok({"token": token, "account_id": account_id, "ttl_seconds": ttl, "refresh_token": refresh,
+                "client_id": client_id}, 201)
 
 
 @admin
@@ -277,8 +283,11 @@ async def orders(request: Request) -> Response:
     listed = [o for o in sim.exchange.state.orders.values() if account_id in (None, o.account_id)]
     by_client: dict[str, list[dict[str, Any]]] = defaultdict(list)
     rendered = []
+    tradier = getattr(request.app.state, "tradier", None)
     for order in listed:
-        item = {**order_json(order), "account_id": order.account_id}
+        # Orders placed through Tradier's API are known by their tag (Tradier has no client order id).
+        tag = tradier.book.tag_of(order.id) if tradier is not None else None
+        item = {**order_json(order), "account_id": order.account_id, "tradier_tag": tag}
         rendered.append(item)
         by_client[order.client_order_id].append(item)
     submissions: dict[str, list[dict[str, Any]]] = defaultdict(list)

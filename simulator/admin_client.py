@@ -76,9 +76,17 @@ class _AdminCalls:
     def accounts(self) -> Any:
         return self._call("GET", "/_sim/accounts")
 
-    def issue_token(self, account_id: str, token: str | None = None, ttl_seconds: float | None = None) -> Any:
-        return self._call("POST", "/_sim/tokens", {"account_id": account_id, "token": token,
-                                                   "ttl_seconds": ttl_seconds})
+    def issue_token(self, account_id: str, token: str | None = None, ttl_seconds: float | None = None,
+                    client_id: str | None = None) -> Any:
+        """A bearer token for the account: {token, account_id, ttl_seconds, refresh_token, client_id}.
+
+        `refresh_token` works with Tradier's refresh grant for the OAuth client `client_id` (default: the
+        first configured, SIMCLIENT); it is None when the simulator has no OAuth clients.
+        """
+        body: dict[str, Any] = {"account_id": account_id, "token": token, "ttl_seconds": ttl_seconds}
+        if client_id is not None:
+            body["client_id"] = client_id
+        return self._call("POST", "/_sim/tokens", body)
 
     def expire_token(self, token: str, close_streams: bool = True) -> Any:
         return self._call("POST", "/_sim/tokens/expire", {"token": token, "close_streams": close_streams})

@@ -1,5 +1,5 @@
-"""The ASGI application: Alpaca v2 REST + /stream, Tradier v1 REST + account events, the /_sim admin API,
-fault injection in front.
+"""The ASGI application: Alpaca v2 REST + /stream, Tradier v1 REST + account events, OANDA v3 REST +
+transaction stream, Binance spot /api/v3 REST, the /_sim admin API, fault injection in front.
 
 Both brokers are served on the same host and port: their paths do not overlap (/v2 and /stream are Alpaca's,
 /v1/... is Tradier's), so each adapter is pointed at the same base URL.
@@ -22,7 +22,11 @@ from simulator.alpaca.errors import json_response
 from simulator.alpaca.market_data import market_data_routes
 from simulator.alpaca.order_routes import order_routes
 from simulator.alpaca.stream import stream_endpoint
+from simulator.binance import BinanceFrontEnd, binance_routes
+from simulator.binance.faults import BinanceFaultMiddleware
 from simulator.faults import FaultMiddleware
+from simulator.oanda import OandaFrontEnd, oanda_routes
+from simulator.oanda.faults import OandaFaultMiddleware
 from simulator.runtime import SimulatorRuntime
 from simulator.tradier import TradierFrontEnd, tradier_routes
 from simulator.tradier.faults import TradierFaultMiddleware
@@ -52,13 +56,18 @@ def build_app(sim: SimulatorRuntime) -> Any:
         *market_data_routes(),
         WebSocketRoute("/stream", stream_endpoint),
         *tradier_routes(),
+        *oanda_routes(),
+        *binance_routes(),
         *admin_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: _not_found, 405: _not_allowed})
     app.state.sim = sim
     app.state.tradier = TradierFrontEnd(sim)
+    app.state.oanda = OandaFrontEnd(sim)
+    app.state.binance = BinanceFrontEnd(sim)
     # Wrapping by hand (not app.add_middleware) keeps uvicorn's own `send` reachable, which the
     # "drop the response" fault needs to close the connection.
     faults = sim.faults_ref()
-    return FaultMiddleware(TradierFaultMiddleware(app, faults), faults)
+    inner = BinanceFaultMiddleware(OandaFaultMiddleware(app, faults), faults)
+    return FaultMiddleware(TradierFaultMiddleware(inner, faults), faults)

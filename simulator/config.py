@@ -16,6 +16,7 @@ __all__ = [
     "AccountConfig",
     "InstrumentConfig",
     "KeyConfig",
+    "OAuthClientConfig",
     "PositionConfig",
     "SimConfig",
     "default_config",
@@ -40,11 +41,24 @@ class InstrumentConfig(_Model):
     easy_to_borrow: bool = True
     marginable: bool = True
     tradable: bool = True
+    tick: Decimal | None = None
+    asset_class: Literal["us_equity", "forex", "crypto"] = "us_equity"
 
 
 class KeyConfig(_Model):
     key: str
     secret: str
+
+
+class OAuthClientConfig(_Model):
+    """A partner application registered for OAuth (Tradier's /v1/oauth endpoints): HTTP Basic id:secret."""
+
+    client_id: str
+    client_secret: str
+
+
+def _default_oauth_clients() -> list[OAuthClientConfig]:
+    return [OAuthClientConfig(client_id="SIMCLIENT", client_secret="SIMCLIENTSECRET")]
 
 
 class PositionConfig(_Model):
@@ -64,6 +78,7 @@ class AccountConfig(_Model):
     commission_per_share: Decimal = Decimal(0)
     commission_minimum: Decimal = Decimal(0)
     account_number: str | None = None
+    margin_rate: Decimal | None = None
 
 
 class SimConfig(_Model):
@@ -80,6 +95,10 @@ class SimConfig(_Model):
     taf_max_per_trade: Decimal = Decimal("8.30")
     instruments: list[InstrumentConfig] = Field(default_factory=list)
     accounts: list[AccountConfig] = Field(default_factory=list)
+    oauth_clients: list[OAuthClientConfig] = Field(default_factory=_default_oauth_clients)
+    oauth_token_ttl_seconds: float = Field(default=86399, gt=0)  # Tradier's documented expires_in
+    # Our choice, not Tradier's documented behaviour: a used refresh token answers the same pair this long.
+    oauth_refresh_grace_seconds: float = Field(default=60, ge=0)
 
 
 _DEFAULT_INSTRUMENTS = [
@@ -91,10 +110,22 @@ _DEFAULT_INSTRUMENTS = [
     ("AMZN", "178.25", "Amazon.com, Inc. Common Stock", "NASDAQ"),
     ("QQQ", "440.10", "Invesco QQQ Trust, Series 1", "NASDAQ"),
 ]
+# Forex pairs (OANDA's instrument names): price, spread and pip-sized tick (3 decimals for JPY quotes).
+# Crypto spot pairs (Binance's symbol names): price; quoted in USDT, the crypto account's cash.
+_DEFAULT_CRYPTO = [
+    ("BTCUSDT", "60000.00", "Bitcoin / TetherUS"),
+    ("ETHUSDT", "3000.00", "Ethereum / TetherUS"),
+]
+_DEFAULT_FOREX = [
+    ("EUR_USD", "1.08500", "0.00010", "0.00001"),
+    ("GBP_USD", "1.27300", "0.00020", "0.00001"),
+    ("USD_JPY", "156.500", "0.020", "0.001"),
+]
 
 
 def default_config(seed: int = 42) -> SimConfig:
-    """Return the standalone configuration: ACC1 margin, ACC2 cash, ACC3 IRA and seven symbols."""
+    """Return the standalone configuration: ACC1 margin, ACC2 cash, ACC3 IRA, FX1 (OANDA), CRYPTO1 (Binance)
+    and the symbols."""
     instruments = [
         InstrumentConfig(symbol=s, price=Decimal(p), name=n, exchange=x) for s, p, n, x in _DEFAULT_INSTRUMENTS
     ]
@@ -102,6 +133,11 @@ def default_config(seed: int = 42) -> SimConfig:
         symbol="SIRI", price=Decimal("3.85"), name="Sirius XM Holdings Inc.", fractionable=False, shortable=False,
         easy_to_borrow=False,
     ))
+    instruments += [
+        InstrumentConfig(symbol=s, price=Decimal(p), name=s.replace("_", "/"), exchange="OANDA", spread=Decimal(w),
+                         tick=Decimal(t), volatility=Decimal("0.00005"), fractionable=False, asset_class="forex")
+        for s, p, w, t in _DEFAULT_FOREX
+    ]
     accounts = [
         AccountConfig(id="ACC1", type="margin", cash=Decimal(100000), tokens=["SIMTOKEN"],
                       keys=[KeyConfig(key="SIMKEY", secret="SIMSECRET")]),
@@ -109,7 +145,19 @@ def default_config(seed: int = 42) -> SimConfig:
                       keys=[KeyConfig(key="SIMKEY2", secret="SIMSECRET2")]),
         AccountConfig(id="ACC3", type="ira", cash=Decimal(50000), tokens=["SIMTOKEN3"],
                       keys=[KeyConfig(key="SIMKEY3", secret="SIMSECRET3")]),
+        # An OANDA v20 account: Bearer token, 2% margin (50:1).
+        AccountConfig(id="FX1", type="margin", cash=Decimal(100000), tokens=["OANDATOKEN"],
+                      account_number="101-001-1000001-001", margin_rate=Decimal("0.02")),
     ]
+    instruments += [
+        InstrumentConfig(symbol=s, price=Decimal(p), name=n, exchange="BINANCE", tick=Decimal("0.01"),
+                         shortable=False, easy_to_borrow=False, marginable=False, asset_class="crypto")
+        for s, p, n in _DEFAULT_CRYPTO
+    ]
+    # A Binance spot account: 1,000,000 USDT (its cash) and 2 BTC; HMAC-signed requests with this key pair.
+    accounts.append(AccountConfig(
+        id="CRYPTO1", type="cash", cash=Decimal(1000000), keys=[KeyConfig(key="BINANCEKEY", secret="BINANCESECRET")],
+        positions={"BTCUSDT": PositionConfig(qty=Decimal(2), avg_entry_price=Decimal(55000))}))
     return SimConfig(seed=seed, instruments=instruments, accounts=accounts)
 
 

@@ -26,7 +26,7 @@ def build_instrument(cfg: InstrumentConfig, seed: int) -> Instrument:
         symbol=cfg.symbol, price=cfg.price, name=cfg.name or cfg.symbol, exchange=cfg.exchange,
         volatility=cfg.volatility, spread=cfg.spread, liquidity=cfg.liquidity, fractionable=cfg.fractionable,
         shortable=cfg.shortable, easy_to_borrow=cfg.easy_to_borrow, marginable=cfg.marginable,
-        tradable=cfg.tradable,
+        tradable=cfg.tradable, tick=cfg.tick, asset_class=cfg.asset_class,
     )
     return Instrument(spec, seed)
 
@@ -40,7 +40,7 @@ def build_account(cfg: AccountConfig, exchange: Exchange) -> Account:
         cash=cfg.cash, created_at=state.now(),
         shorting_enabled=cfg.shorting_enabled if cfg.shorting_enabled is not None else kind is AccountType.MARGIN,
         pattern_day_trader=cfg.pattern_day_trader, commission_per_share=cfg.commission_per_share,
-        commission_minimum=cfg.commission_minimum,
+        commission_minimum=cfg.commission_minimum, margin_rate=cfg.margin_rate,
     )
     for symbol, pos in cfg.positions.items():
         inst = state.instrument(symbol)

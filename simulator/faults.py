@@ -1,8 +1,8 @@
 """Run-time faults for the broker's HTTP API: latency, 5xx answers, 429 bursts, dropped responses, slow acks.
 
 Only paths under /v2 are affected, except `ack_delay_ms`, which delays every order submission (Alpaca's
-POST /v2/orders and Tradier's POST /v1/accounts/{id}/orders); the /_sim admin API and the stream are never
-faulted here (stream drops are the hub's job).
+POST /v2/orders, Tradier's POST /v1/accounts/{id}/orders, Binance's POST /api/v3/order); the /_sim admin API
+and the stream are never faulted here (stream drops are the hub's job).
 """
 
 from __future__ import annotations
@@ -79,6 +79,8 @@ def _is_submission(scope: Scope) -> bool:
     path = str(scope["path"]).rstrip("/")
     if scope["method"] != "POST":
         return False
+    if path == "/api/v3/order":  # Binance spot
+        return True
     return path == "/v2/orders" or (path.startswith("/v1/accounts/") and path.endswith("/orders"))
 
 

@@ -18,6 +18,7 @@ from simulator.config import AccountConfig, SimConfig
 from simulator.core import Account, Exchange, TradeEvent
 from simulator.factory import build_account, build_exchange
 from simulator.faults import FaultState
+from simulator.tradier.oauth import OAuthServer
 
 __all__ = ["SimulatorRuntime", "Submission"]
 
@@ -54,6 +55,9 @@ class SimulatorRuntime:
     def _build(self) -> None:
         self.exchange: Exchange = build_exchange(self.config)
         self.credentials = Credentials()
+        self.oauth = OAuthServer(self.config.oauth_clients, self.credentials,
+                                 token_ttl=self.config.oauth_token_ttl_seconds,
+                                 grace=self.config.oauth_refresh_grace_seconds)
         self.limiter = RateLimiter(self.config.rate_limit_per_minute)
         self.submissions: list[Submission] = []
         for account in self.config.accounts:

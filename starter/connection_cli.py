@@ -39,7 +39,12 @@ from domain.broker_integration.base import problems_from_pydantic
 from persistence import CredentialDecryptionError, Repositories
 from starter.connection_supervisor_cli import app as supervisor_app
 from starter.connection_views import live_statuses
-from starter.credentials_input import credential_env_names, default_base_url, read_credentials
+from starter.credentials_input import (
+    credential_env_names,
+    default_base_url,
+    read_credentials,
+    read_refresh_credentials,
+)
 from starter.output import BAD_INPUT, console, err_console, fail, jsonable, key_value_table, print_json, records_table
 from starter.output import run as run_async
 from starter.settings import Settings, get_settings
@@ -155,11 +160,14 @@ def _credentials(broker: str, auth: AuthChoice) -> tuple[ConnectionCredentials, 
     names = [name for field in fields for name in credential_env_names(broker, field)]
     missing = f"no credentials: set {' / '.join(names)} or enter them at the prompt"
     try:
+        refresh, refreshed_from = read_refresh_credentials(broker, os.environ)  # optional: TRADIER_CLIENT_ID...
         credentials, sources = read_credentials(broker, fields, os.environ, _hidden_prompt)
         account = os.environ.get(TRADIER_ACCOUNT_ENV, "").strip() if broker == "tradier" else ""
+        if account and refresh:  # both would live in api_key
+            fail(f"{TRADIER_ACCOUNT_ENV} cannot be combined with an OAuth client for token refresh", BAD_INPUT)
         if account:  # optional: the one account of the token's this connection uses (not a secret)
             return credentials.model_copy(update={"api_key": account}), [*sources, f"account: {TRADIER_ACCOUNT_ENV}"]
-        return credentials, sources
+        return credentials.model_copy(update=refresh), [*sources, *refreshed_from]
     except (typer.Abort, click.exceptions.Abort, EOFError):
         fail(missing, BAD_INPUT)
     except NoTerminalError:

@@ -7,13 +7,20 @@ them) are tried after them. Values are never taken from command-line arguments.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pydantic import SecretStr
 
 from brokers.alpaca.config import ENV_KEY_ID, ENV_OAUTH_TOKEN, ENV_SECRET_KEY, AlpacaConfig
 from brokers.tradier.config import ENV_ACCESS_TOKEN as TRADIER_ACCESS_TOKEN
+from brokers.tradier.config import ENV_CLIENT_ID as TRADIER_CLIENT_ID
+from brokers.tradier.config import ENV_CLIENT_SECRET as TRADIER_CLIENT_SECRET
+from brokers.tradier.config import ENV_REFRESH_TOKEN as TRADIER_REFRESH_TOKEN
 from brokers.tradier.config import TradierConfig
 from domain.broker_integration import ConnectionCredentials, DomainValidationError, Environment, Problem
 
-__all__ = ["GENERIC_ENV", "credential_env_names", "default_base_url", "read_credentials"]
+__all__ = ["GENERIC_ENV", "credential_env_names", "default_base_url", "read_credentials",
+           "read_refresh_credentials"]
 
 GENERIC_ENV = {
     "api_key": "BROKERFLOW_API_KEY",
@@ -23,6 +30,12 @@ GENERIC_ENV = {
 _BROKER_ENV: dict[str, dict[str, str]] = {
     "alpaca": {"api_key": ENV_KEY_ID, "api_secret": ENV_SECRET_KEY, "access_token": ENV_OAUTH_TOKEN},
     "tradier": {"access_token": TRADIER_ACCESS_TOKEN},
+}
+# What a broker's token refresher needs, from the environment only (all or none): for Tradier the partner
+# application's OAuth client id and secret (kept in api_key / api_secret) and the user's refresh token.
+_REFRESH_ENV: dict[str, dict[str, str]] = {
+    "tradier": {"api_key": TRADIER_CLIENT_ID, "api_secret": TRADIER_CLIENT_SECRET,
+                "refresh_token": TRADIER_REFRESH_TOKEN},
 }
 _LABELS = {"api_key": "API key id", "api_secret": "API secret", "access_token": "OAuth access token"}
 _BASE_URLS: dict[str, Callable[[Environment], str]] = {
@@ -70,3 +83,18 @@ def read_credentials(
     if problems:
         raise DomainValidationError(problems, subject="credentials")
     return ConnectionCredentials(**values), sources
+
+
+def read_refresh_credentials(broker: str, environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Return the token-refresh fields set in the environment (as credential updates) and their sources.
+
+    Raises DomainValidationError when only some of the broker's refresh variables are set.
+    """
+    names = _REFRESH_ENV.get(broker.lower(), {})
+    found = {field: environ[name].strip() for field, name in names.items() if environ.get(name, "").strip()}
+    if found and len(found) < len(names):
+        missing = [name for field, name in names.items() if field not in found]
+        raise DomainValidationError([Problem("refresh", f"set {' and '.join(missing)} too, or none of "
+                                             f"{', '.join(names.values())}")], subject="credentials")
+    updates: dict[str, Any] = {f: v if f == "api_key" else SecretStr(v) for f, v in found.items()}
+    return updates, [f"{field}: {names[field]}" for field in found]

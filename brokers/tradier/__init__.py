@@ -12,10 +12,12 @@ from .errors import (
     TradierProtocolError,
     TradierRateLimitedError,
     TradierRejectedError,
+    TradierTokenRefreshError,
     TradierUnavailableError,
     TradierUnsupportedOrderError,
 )
 from .gateway import BROKER_NAME, TRADIER_CAPABILITIES, TradierGateway
+from .oauth import TradierTokenRefresher
 
 __all__ = [
     "BROKER_NAME",
@@ -32,6 +34,8 @@ __all__ = [
     "TradierProtocolError",
     "TradierRateLimitedError",
     "TradierRejectedError",
+    "TradierTokenRefreshError",
+    "TradierTokenRefresher",
     "TradierUnavailableError",
     "TradierUnsupportedOrderError",
     "credentials_from_env",

@@ -1,4 +1,12 @@
-"""Where Tradier lives (sandbox, live or any base URL such as a local simulator) and how to find the token."""
+"""Where Tradier lives (sandbox, live or any base URL such as a local simulator) and how to find the token.
+
+What the ConnectionCredentials fields mean for Tradier:
+
+* `access_token`: the OAuth bearer token; `token_expires_at`: when it expires (None: unknown).
+* `refresh_token`: the OAuth refresh token of a partner application (rotated on every refresh).
+* `api_key` / `api_secret`: with a secret, the partner application's OAuth client id and secret (only the
+  token refresher uses them); without a secret, `api_key` pins the connection to one account number.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +21,17 @@ from domain.broker_integration.value_objects import ConnectionCredentials
 __all__ = [
     "ENV_ACCESS_TOKEN",
     "ENV_ACCOUNT_ID",
+    "ENV_CLIENT_ID",
+    "ENV_CLIENT_SECRET",
+    "ENV_REFRESH_TOKEN",
     "LIVE_STREAM_URL",
     "LIVE_URL",
     "SANDBOX_STREAM_URL",
     "SANDBOX_URL",
     "TradierConfig",
+    "account_pin",
     "credentials_from_env",
+    "oauth_client",
 ]
 
 LIVE_URL = "https://api.tradier.com"
@@ -30,6 +43,10 @@ EVENTS_PATH = "/v1/accounts/events"
 ENV_ACCESS_TOKEN = "TRADIER_ACCESS_TOKEN"
 # Optional: pins the connection to one account of the token's (else every account of the profile).
 ENV_ACCOUNT_ID = "TRADIER_ACCOUNT_ID"
+# Optional, for token refresh: the partner application's OAuth client and the user's refresh token.
+ENV_CLIENT_ID = "TRADIER_CLIENT_ID"
+ENV_CLIENT_SECRET = "TRADIER_CLIENT_SECRET"
+ENV_REFRESH_TOKEN = "TRADIER_REFRESH_TOKEN"
 
 
 class TradierConfig(BaseModel):
@@ -72,11 +89,36 @@ class TradierConfig(BaseModel):
         return "ws://" + url.removeprefix("http://") + EVENTS_PATH
 
 
-def credentials_from_env(environ: Mapping[str, str] | None = None) -> ConnectionCredentials | None:
-    """The access token from TRADIER_ACCESS_TOKEN (and an account from TRADIER_ACCOUNT_ID); None when unset."""
-    env = os.environ if environ is None else environ
-    token = env.get(ENV_ACCESS_TOKEN, "").strip()
-    if not token:
+def account_pin(credentials: ConnectionCredentials) -> str | None:
+    """The one account the connection uses: `api_key` unless it is an OAuth client id (a secret is stored)."""
+    return credentials.api_key if credentials.api_secret is None else None
+
+
+def oauth_client(credentials: ConnectionCredentials) -> tuple[str, str] | None:
+    """The OAuth client id and secret stored in `api_key` / `api_secret`, if both are."""
+    if not credentials.api_key or credentials.api_secret is None:
         return None
-    account = env.get(ENV_ACCOUNT_ID, "").strip() or None
-    return ConnectionCredentials(api_key=account, access_token=SecretStr(token))
+    return credentials.api_key, credentials.api_secret.get_secret_value()
+
+
+def credentials_from_env(environ: Mapping[str, str] | None = None) -> ConnectionCredentials | None:
+    """Credentials from TRADIER_ACCESS_TOKEN (an account from TRADIER_ACCOUNT_ID), and for refreshing from
+    TRADIER_REFRESH_TOKEN, TRADIER_CLIENT_ID and TRADIER_CLIENT_SECRET; None when no token is set.
+
+    With an OAuth client the account cannot be pinned (`api_key` holds the client id).
+    """
+    env = os.environ if environ is None else environ
+
+    def value(name: str) -> str | None:
+        return env.get(name, "").strip() or None
+
+    token, refresh = value(ENV_ACCESS_TOKEN), value(ENV_REFRESH_TOKEN)
+    if token is None and refresh is None:
+        return None
+    client_id, client_secret = value(ENV_CLIENT_ID), value(ENV_CLIENT_SECRET)
+    client = client_id is not None and client_secret is not None
+    return ConnectionCredentials(
+        api_key=client_id if client else value(ENV_ACCOUNT_ID),
+        api_secret=SecretStr(client_secret) if client and client_secret else None,
+        access_token=SecretStr(token) if token else None,
+        refresh_token=SecretStr(refresh) if refresh else None)

@@ -4,6 +4,7 @@ Exception tree (domain parent in brackets)::
 
     TradierError                              [BrokerError]
     ├── TradierAuthenticationError            [BrokerAuthenticationError]   401 (plain "Invalid Access Token")
+    │   └── TradierTokenRefreshError          OAuth client or refresh token refused: never retried
     ├── TradierRejectedError                  [BrokerRejectedError]         400, 403, 422: never retried
     │   ├── TradierInsufficientFundsError     400 "buying power"
     │   ├── TradierOrderNotCancelableError    400 "order already in finalized state"
@@ -43,6 +44,7 @@ __all__ = [
     "TradierProtocolError",
     "TradierRateLimitedError",
     "TradierRejectedError",
+    "TradierTokenRefreshError",
     "TradierUnavailableError",
     "TradierUnsupportedOrderError",
     "error_for_status",
@@ -60,6 +62,13 @@ class TradierError(BrokerError):
 
 class TradierAuthenticationError(TradierError, BrokerAuthenticationError):
     """The access token was refused (unknown, expired or revoked)."""
+
+
+class TradierTokenRefreshError(TradierAuthenticationError):
+    """The refresh was refused (client id/secret wrong, refresh token unknown or used): a new authorization is
+    needed, so repeating the call will not help."""
+
+    retryable = False
 
 
 class TradierRejectedError(TradierError, BrokerRejectedError):

@@ -16,7 +16,7 @@ from websockets.exceptions import WebSocketException
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AssetClass, AuthMethod, OrderType, TimeInForce
 from domain.broker_integration.order_state import OrderStatus
-from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, SessionInfo, TradeEvent
+from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, SessionInfo, TradeEvent, is_transient
 from domain.broker_integration.value_objects import (
     BrokerCapabilities,
     BrokerOrder,
@@ -257,6 +257,8 @@ class TradierGateway:
         try:
             payload = await (await self.client()).send("GET", "/v1/markets/quotes", params={"symbols": symbol})
         except TradierError as exc:
+            if is_transient(exc):  # an outage: the caller retries rather than going without a price
+                raise
             log.info("tradier: no latest price for %s (%s)", symbol, type(exc).__name__)
             return None
         for quote_ in items(payload, "quotes", "quote"):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from .errors import TradierAmbiguousOutcomeError, TradierProtocolError
 
 __all__ = [
     "Number",
+    "TradierAccessToken",
     "TradierAccountEvent",
     "TradierBalances",
     "TradierOrder",
@@ -158,3 +159,14 @@ class TradierQuote(_Wire):
     last: Number | None = None
     bid: Number | None = None
     ask: Number | None = None
+
+
+class TradierAccessToken(_Wire):
+    """The answer of /v1/oauth/accesstoken and /v1/oauth/refreshtoken (tokens kept secret in reprs)."""
+
+    access_token: SecretStr
+    refresh_token: SecretStr | None = None
+    expires_in: int | None = None
+    issued_at: str | None = None
+    scope: str | None = None
+    status: str | None = None

@@ -10,7 +10,7 @@ import httpx
 from domain.broker_integration.value_objects import ConnectionCredentials
 
 from .client import TradierAuth, TradierClient
-from .config import TradierConfig
+from .config import TradierConfig, account_pin
 from .errors import TradierAuthenticationError, TradierProtocolError
 from .schemas import TradierProfileAccount, items, validated
 
@@ -52,7 +52,7 @@ class TradierSession:
         auth = TradierAuth(credentials.secret_values()["access_token"])
         client = TradierClient(self.config, auth, transport=self._transport)
         try:
-            accounts = await profile_accounts(client, credentials.api_key)
+            accounts = await profile_accounts(client, account_pin(credentials))
         except BaseException:  # cancelled too: the verification client is ours to close
             await client.aclose()
             raise

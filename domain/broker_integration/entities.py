@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from .enums import AccountType, AuthMethod, ConnectionStatus, Environment
+from .enums import AccountType, AssetClass, AuthMethod, ConnectionStatus, Environment
 from .errors import ConnectionNotReadyError
 from .order import Order
 from .value_objects import utc
@@ -136,10 +136,11 @@ class BrokerConnection(BaseModel):
 
 
 class Position(BaseModel):
-    """A holding in one symbol; negative quantity is short. Average-cost accounting."""
+    """A holding in one symbol of one asset class; negative quantity is short. Average-cost accounting."""
 
     symbol: str
     quantity: Decimal
+    asset_class: AssetClass = AssetClass.EQUITY
     avg_entry_price: Decimal = Decimal("0")
     market_value: Decimal = Decimal("0")
     last_price: Decimal | None = None

@@ -71,6 +71,11 @@ class BrokerError(Exception):
         return self.retryable
 
 
+def is_transient(error: BrokerError) -> bool:
+    """The broker could not answer now (down, overloaded, no answer in time): asking again later may work."""
+    return isinstance(error, (BrokerUnavailableError, BrokerRateLimitedError, AmbiguousOutcomeError))
+
+
 class BrokerAuthenticationError(BrokerError):
     retryable = True
 

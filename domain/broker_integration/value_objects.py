@@ -244,6 +244,7 @@ class BrokerCapabilities(ValueObject):
     sub_penny_tick: Decimal = Decimal("0.0001")
     sub_penny_threshold: Decimal = Decimal("1.00")
     commission_per_share: Decimal = Decimal("0")
+    supports_order_classes: bool = False  # bracket/OCO/OTO held by the broker itself (Alpaca order classes)
 
     def supports(self, order: BrokerOrder) -> bool:
         """Whether the order's type, time in force and asset class are all supported."""
@@ -280,11 +281,12 @@ class ConnectionCredentials(ValueObject):
 
     @property
     def auth_method(self) -> AuthMethod:
-        """API key/secret when both are given, else OAuth when a token is, else session."""
-        if self.api_key and self.api_secret is not None:
-            return AuthMethod.API_KEY
+        """OAuth when a token is given (a key/secret beside it is the OAuth client, for refreshing), else
+        API key/secret when both are given, else session."""
         if self.access_token is not None or self.refresh_token is not None:
             return AuthMethod.OAUTH2
+        if self.api_key and self.api_secret is not None:
+            return AuthMethod.API_KEY
         return AuthMethod.SESSION
 
     def secret_values(self) -> dict[str, str | None]:

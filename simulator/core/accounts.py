@@ -68,6 +68,11 @@ class Account:
     last_maintenance_margin: Decimal = ZERO
     balance_asof: date | None = None
     fees_paid: Decimal = ZERO
+    margin_rate: Decimal | None = None  # a forex broker's margin (0.02: 50:1); None: Reg T
+
+    @property
+    def levered(self) -> bool:
+        return self.is_margin and self.margin_rate is not None and self.margin_rate > 0
 
     @property
     def is_margin(self) -> bool:
@@ -94,6 +99,8 @@ class Account:
     def initial_margin(self, marks: Mapping[str, Decimal]) -> Decimal:
         """Reg T initial margin: 50% of long and short exposure (100% in cash accounts)."""
         gross = self.long_market_value(marks) - self.short_market_value(marks)
+        if self.levered and self.margin_rate is not None:
+            return gross * self.margin_rate
         return gross * HALF if self.is_margin else gross
 
     def maintenance_margin(self, marks: Mapping[str, Decimal]) -> Decimal:
@@ -105,6 +112,8 @@ class Account:
     def multiplier(self, marks: Mapping[str, Decimal]) -> Decimal:
         if not self.is_margin:
             return Decimal(1)
+        if self.levered and self.margin_rate is not None:
+            return 1 / self.margin_rate
         if self.pattern_day_trader and self.last_equity >= PDT_MIN_EQUITY:
             return Decimal(4)
         return Decimal(2)

@@ -93,7 +93,7 @@ def _skewed(state: MarketState, order: SimOrder, price: Decimal) -> Decimal:
     if bps == 0:
         return price
     factor = 1 + bps / 10000 if order.side is Side.BUY else 1 - bps / 10000
-    return round_price(price * factor)
+    return round_price(price * factor, state.instruments[order.symbol].spec.tick)
 
 
 def run_auction(state: MarketState, order: SimOrder) -> None:
@@ -126,7 +126,7 @@ def execute(state: MarketState, order: SimOrder, qty: Decimal, price: Decimal) -
         account.record_day_trade(today)
     commission = state.fees.commission(qty, account.commission_per_share, account.commission_minimum)
     fees: list[tuple[str, Decimal]] = [("COMM", commission)] if commission > 0 else []
-    if order.side is Side.SELL:
+    if order.side is Side.SELL and state.instruments[order.symbol].spec.asset_class == "us_equity":
         fees += [("REG", state.fees.sec_fee(qty * price)), ("TAF", state.fees.taf(qty))]
         account.unsettled.append((next_business_day(today), qty * price))
     charged = sum((amount for _, amount in fees), Decimal(0))
@@ -145,6 +145,9 @@ def execute(state: MarketState, order: SimOrder, qty: Decimal, price: Decimal) -
         "fill" if done else "partial_fill", order, execution_id=execution_id, price=price, qty=qty,
         position_qty=account.position_qty(order.symbol),
     )
+    from simulator.core.groups import after_fill  # (cycle) the other orders of a bracket/OCO/OTO move with it
+
+    after_fill(state, order)
 
 
 def _record_activities(

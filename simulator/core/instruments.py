@@ -19,9 +19,10 @@ def asset_id_for(symbol: str) -> str:
     return str(uuid.uuid5(_ASSET_NAMESPACE, symbol))
 
 
-def round_price(price: Decimal) -> Decimal:
-    """Round to the tick size: cents at or above $1, 1/100 cent below."""
-    step = CENT if price >= 1 else Decimal("0.0001")
+def round_price(price: Decimal, tick: Decimal | None = None) -> Decimal:
+    """Round to the tick size: the instrument's own `tick` when it has one (forex pips), else
+    cents at or above $1 and 1/100 cent below."""
+    step = tick if tick is not None else CENT if price >= 1 else Decimal("0.0001")
     return max(price.quantize(step, rounding=ROUND_HALF_UP), step)
 
 
@@ -41,6 +42,8 @@ class InstrumentSpec:
     easy_to_borrow: bool = True
     marginable: bool = True
     tradable: bool = True
+    tick: Decimal | None = None  # None: equity ticks (cents, 1/100 cent below $1)
+    asset_class: str = "us_equity"  # "forex": no US regulatory fees on sales
 
 
 @dataclass
@@ -58,7 +61,7 @@ class Instrument:
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.price = round_price(self.spec.price)
+        self.price = round_price(self.spec.price, self.spec.tick)
         self.prev_close = self.price
         self.volatility = self.spec.volatility
         self.liquidity = self.spec.liquidity
@@ -76,11 +79,11 @@ class Instrument:
 
     @property
     def half_spread(self) -> Decimal:
-        return round_price(self.spec.spread / 2) if self.spec.spread > 0 else Decimal(0)
+        return round_price(self.spec.spread / 2, self.spec.tick) if self.spec.spread > 0 else Decimal(0)
 
     @property
     def bid(self) -> Decimal:
-        return max(self.price - self.half_spread, round_price(Decimal("0.0001")))
+        return max(self.price - self.half_spread, round_price(Decimal("0.0001"), self.spec.tick))
 
     @property
     def ask(self) -> Decimal:
@@ -91,12 +94,12 @@ class Instrument:
         if self.volatility > 0:
             shock = self._rng.gauss(0.0, 1.0)
             move = self.price * self.volatility * Decimal(repr(round(shock, 6)))
-            self.price = round_price(self.price + move)
+            self.price = round_price(self.price + move, self.spec.tick)
         self.refill()
 
     def set_price(self, price: Decimal, volatility: Decimal | None = None) -> None:
         """Pin the last price (tests); optionally change the volatility (0 freezes the path)."""
-        self.price = round_price(price)
+        self.price = round_price(price, self.spec.tick)
         if volatility is not None:
             self.volatility = volatility
 

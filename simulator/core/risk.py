@@ -25,7 +25,7 @@ def buying_power(account: Account, marks: Mapping[str, Decimal], today: date) ->
     equity = account.equity(marks)
     if account.multiplier(marks) == 4:
         return max(equity - account.maintenance_margin(marks), ZERO) * 4
-    return max(equity - account.initial_margin(marks), ZERO) * 2
+    return max(equity - account.initial_margin(marks), ZERO) * account.multiplier(marks)
 
 
 def estimated_price(order: SimOrder, inst: Instrument) -> Decimal:

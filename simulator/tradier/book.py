@@ -63,6 +63,11 @@ class TradierBook:
         record.core_ids.append(core_id)
         self._by_core[core_id] = record.id
 
+    def tag_of(self, core_id: str) -> str | None:
+        """The tag the client gave the Tradier order behind a core order (None: untagged or not Tradier's)."""
+        tid = self._by_core.get(core_id)
+        return self.orders[tid].tag if tid is not None else None
+
     def forget(self, record: TradierOrder) -> None:
         """Drop a reservation the core refused."""
         self.pending = None

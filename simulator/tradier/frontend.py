@@ -55,7 +55,8 @@ class TradierFrontEnd:
     def __init__(self, sim: SimulatorRuntime) -> None:
         self.sim = sim
         self.limiter = RateLimiter(sim.rate_limit())
-        self.sessions: dict[str, tuple[str, float]] = {}
+        # session id -> (who opened it, expiry); the token is kept so its expiry can close the socket too
+        self.sessions: dict[str, tuple[Identity, float]] = {}
         self._book: TradierBook | None = None
 
     @property
@@ -79,12 +80,13 @@ class TradierFrontEnd:
 
     def open_session(self, who: Identity) -> str:
         session = secrets.token_hex(16)
-        self.sessions[session] = (who.account_id, time.time() + SESSION_TTL)
+        self.sessions[session] = (who, time.time() + SESSION_TTL)
         return session
 
-    def session_account(self, session_id: str) -> str | None:
+    def session_identity(self, session_id: str) -> Identity | None:
+        """Who opened the events session (account and token), while it is valid."""
         entry = self.sessions.get(session_id)
-        if entry is None or time.time() > entry[1] or entry[0] not in self.sim.exchange.state.accounts:
+        if entry is None or time.time() > entry[1] or entry[0].account_id not in self.sim.exchange.state.accounts:
             return None
         return entry[0]
 
@@ -149,7 +151,8 @@ async def form(request: Request) -> dict[str, str]:
 
 
 def tradier_routes() -> list[Any]:
+    from simulator.tradier.oauth import oauth_routes
     from simulator.tradier.routes import rest_routes
     from simulator.tradier.stream import stream_routes
 
-    return [*rest_routes(), *stream_routes()]
+    return [*rest_routes(), *oauth_routes(), *stream_routes()]

@@ -72,13 +72,15 @@ def _subscribe(front: TradierFrontEnd, conn: TradierConnection, raw: Any) -> dic
         return {"error": "invalid payload"}
     if not isinstance(message, dict):
         return {"error": "invalid payload"}
-    account_id = front.session_account(str(message.get("sessionid", "")))
-    if account_id is None:
+    opener = front.session_identity(str(message.get("sessionid", "")))
+    if opener is None:
         return {"error": "invalid or expired session"}
+    account_id = opener.account_id
     events = message.get("events") or ["order"]
     excluded = message.get("excludeAccounts") or []
     number = front.sim.exchange.state.accounts[account_id].number
-    conn.identity = Identity(account_id, f"session:{account_id}")
+    # The session's token rides along: expiring that token (admin close_streams) closes this socket.
+    conn.identity = Identity(account_id, f"session:{account_id}", opener.token)
     conn.subscribed = "order" in events and number not in excluded
     return None
 

@@ -27,19 +27,22 @@ pytestmark = pytest.mark.integration
 GTC = ExecutionParameters(time_in_force="GTC")
 
 
-def order(cid: str, **fields: Any) -> BrokerOrder:
-    data: dict[str, Any] = {"client_order_id": cid, "symbol": "AAPL", "side": "BUY", "quantity": "10"}
+def order(broker: BrokerUnderTest, cid: str, **fields: Any) -> BrokerOrder:
+    data: dict[str, Any] = {"client_order_id": cid, "symbol": broker.symbol, "side": "BUY", "quantity": "10",
+                            "asset_class": broker.asset_class}
     data.update(fields)
     return BrokerOrder(**data)
 
 
-def resting(cid: str, price: str = "150") -> BrokerOrder:
-    return order(cid, order_type="LIMIT", price=price, execution_params=GTC)
+def resting(broker: BrokerUnderTest, cid: str, price: str = "150") -> BrokerOrder:
+    return order(broker, cid, order_type="LIMIT", price=price, execution_params=GTC)
 
 
-async def test_submit_then_lookup_by_client_order_id(sim: SimulatorHandle, gateway: BrokerGateway) -> None:
-    placed = await gateway.submit_order(resting("contract-submit-1"))
-    assert (placed.client_order_id, placed.symbol, placed.quantity) == ("contract-submit-1", "AAPL", Decimal("10"))
+async def test_submit_then_lookup_by_client_order_id(sim: SimulatorHandle, broker: BrokerUnderTest,
+                                                     gateway: BrokerGateway) -> None:
+    placed = await gateway.submit_order(resting(broker, "contract-submit-1"))
+    assert (placed.client_order_id, placed.symbol, placed.quantity) == ("contract-submit-1", broker.symbol,
+                                                                        Decimal("10"))
     assert placed.status is OrderStatus.ACCEPTED and placed.limit_price == Decimal("150")
     found = await gateway.get_order_by_client_id("contract-submit-1")
     assert found is not None and found.broker_order_id == placed.broker_order_id
@@ -48,8 +51,8 @@ async def test_submit_then_lookup_by_client_order_id(sim: SimulatorHandle, gatew
     assert len(accepted_submissions(await sim.admin.orders(), "contract-submit-1")) == 1
 
 
-async def test_cancel(gateway: BrokerGateway, stream: Collector) -> None:
-    placed = await gateway.submit_order(resting("contract-cancel-1"))
+async def test_cancel(broker: BrokerUnderTest, gateway: BrokerGateway, stream: Collector) -> None:
+    placed = await gateway.submit_order(resting(broker, "contract-cancel-1"))
     assert placed.broker_order_id in {o.broker_order_id for o in await gateway.list_open_orders()}
     await gateway.cancel_order(placed.broker_order_id)
     await eventually(lambda: any(e.kind is TradeEventKind.CANCELED for e in stream.of("contract-cancel-1")))
@@ -60,10 +63,11 @@ async def test_cancel(gateway: BrokerGateway, stream: Collector) -> None:
     assert not refused.value.is_retryable()
 
 
-async def test_replace_follows_the_declared_model(gateway: BrokerGateway) -> None:
+async def test_replace_follows_the_declared_model(broker: BrokerUnderTest, gateway: BrokerGateway) -> None:
     caps = gateway.capabilities()
-    assert caps.supports_replace
-    placed = await gateway.submit_order(resting("contract-replace-1"))
+    if not caps.supports_replace:
+        pytest.skip("the broker declares no replace (test_without_replace_an_amendment_is_refused_unsent)")
+    placed = await gateway.submit_order(resting(broker, "contract-replace-1"))
     live = await gateway.replace_order(placed.broker_order_id, OrderAmendment(limit_price="151"))
     assert live.limit_price == Decimal("151") and live.client_order_id == "contract-replace-1"
     if caps.replace_keeps_id:
@@ -78,8 +82,22 @@ async def test_replace_follows_the_declared_model(gateway: BrokerGateway) -> Non
     assert found.limit_price == Decimal("151") and found.quantity == Decimal("10")
 
 
-async def test_quantity_change_where_the_broker_cannot_is_refused_unsent(gateway: BrokerGateway) -> None:
-    placed = await gateway.submit_order(resting("contract-qty-1"))
+async def test_without_replace_an_amendment_is_refused_unsent(sim: SimulatorHandle, broker: BrokerUnderTest,
+                                                             gateway: BrokerGateway) -> None:
+    if gateway.capabilities().supports_replace:
+        pytest.skip("the broker declares replace (test_replace_follows_the_declared_model)")
+    placed = await gateway.submit_order(resting(broker, "contract-noreplace-1"))
+    with pytest.raises(BrokerRejectedError) as refused:
+        await gateway.replace_order(placed.broker_order_id, OrderAmendment(limit_price="151"))
+    assert not refused.value.is_retryable()
+    unchanged = await gateway.get_order(placed.broker_order_id)
+    assert (unchanged.status, unchanged.limit_price) == (OrderStatus.ACCEPTED, Decimal("150"))
+    assert len(accepted_submissions(await sim.admin.orders(), "contract-noreplace-1")) == 1
+
+
+async def test_quantity_change_where_the_broker_cannot_is_refused_unsent(broker: BrokerUnderTest,
+                                                                        gateway: BrokerGateway) -> None:
+    placed = await gateway.submit_order(resting(broker, "contract-qty-1"))
     amendment = OrderAmendment(quantity="12", limit_price="152")
     if gateway.capabilities().supports_replace_quantity:
         live = await gateway.replace_order(placed.broker_order_id, amendment)
@@ -91,10 +109,10 @@ async def test_quantity_change_where_the_broker_cannot_is_refused_unsent(gateway
     assert (unchanged.quantity, unchanged.limit_price) == (Decimal("10"), Decimal("150"))
 
 
-async def test_partial_fills_arrive_once_each(sim: SimulatorHandle, gateway: BrokerGateway,
+async def test_partial_fills_arrive_once_each(sim: SimulatorHandle, broker: BrokerUnderTest, gateway: BrokerGateway,
                                               stream: Collector) -> None:
-    await sim.admin.set_liquidity("AAPL", 3)
-    placed = await gateway.submit_order(order("contract-partial-1"))
+    await sim.admin.set_liquidity(broker.sim_symbol, 3)
+    placed = await gateway.submit_order(order(broker, "contract-partial-1", **broker.marketable))
     for _ in range(5):
         await sim.admin.advance(1)
     await eventually(lambda: any(e.kind is TradeEventKind.FILL for e in stream.of("contract-partial-1")))
@@ -115,13 +133,13 @@ async def test_partial_fills_arrive_once_each(sim: SimulatorHandle, gateway: Bro
 
 
 async def test_fills_missed_while_the_stream_was_down_are_recovered(
-        sim: SimulatorHandle, gateway: BrokerGateway, stream: Collector) -> None:
-    await sim.admin.set_price("AAPL", "187.5", volatility="0")
-    placed = await gateway.submit_order(resting("contract-gap-1", price="180"))
+        sim: SimulatorHandle, broker: BrokerUnderTest, gateway: BrokerGateway, stream: Collector) -> None:
+    await sim.admin.set_price(broker.sim_symbol, "187.5", volatility="0")
+    placed = await gateway.submit_order(resting(broker, "contract-gap-1", price="180"))
     await eventually(lambda: bool(stream.of("contract-gap-1")))
     await sim.admin.disconnect_streams(refuse_seconds=1)
     await eventually(lambda: _no_streams(sim))
-    await sim.admin.set_price("AAPL", "179", volatility="0")  # fills while nobody listens
+    await sim.admin.set_price(broker.sim_symbol, "179", volatility="0")  # fills while nobody listens
     await sim.admin.advance(1)
     await eventually(lambda: any(e.kind is TradeEventKind.FILL for e in stream.of("contract-gap-1")), timeout=10)
     fills = [e.execution for e in stream.of("contract-gap-1") if e.execution is not None]
@@ -141,25 +159,24 @@ async def test_ambiguous_submit_is_one_order(sim: SimulatorHandle, broker: Broke
                                              gateway: BrokerGateway) -> None:
     await sim.admin.set_faults(drop_responses=1, drop_mode="close", drop_match=broker.place_order_request)
     with pytest.raises(AmbiguousOutcomeError):
-        await gateway.submit_order(resting("contract-ambiguous-1"))
+        await gateway.submit_order(resting(broker, "contract-ambiguous-1"))
     found = await gateway.get_order_by_client_id("contract-ambiguous-1")
     assert found is not None
-    again = await gateway.submit_order(resting("contract-ambiguous-1"))
+    again = await gateway.submit_order(resting(broker, "contract-ambiguous-1"))
     assert again.broker_order_id == found.broker_order_id
     view = await sim.admin.orders()
     assert len(accepted_submissions(view, "contract-ambiguous-1")) == 1
     assert len(view["dropped_responses"]) == 1
 
 
-async def test_what_the_broker_cannot_do_is_refused_before_submission(sim: SimulatorHandle,
+async def test_what_the_broker_cannot_do_is_refused_before_submission(sim: SimulatorHandle, broker: BrokerUnderTest,
                                                                       gateway: BrokerGateway) -> None:
     caps = gateway.capabilities()
-    unsupported = order("contract-unsupported-1", order_type="LIMIT", price="150",
-                        execution_params=ExecutionParameters(time_in_force="IOC"))
-    if unsupported.time_in_force in caps.time_in_force:
-        unsupported = order("contract-unsupported-1", order_type="LIMIT", price="150",
-                            execution_params=ExecutionParameters(time_in_force="GTD",
-                                                                 expire_at="2030-01-01T00:00:00Z"))
+    candidates = [ExecutionParameters(time_in_force="IOC"),
+                  ExecutionParameters(time_in_force="GTD", expire_at="2030-01-01T00:00:00Z"),
+                  ExecutionParameters(time_in_force="OPG")]
+    params = next(p for p in candidates if p.time_in_force not in caps.time_in_force)
+    unsupported = order(broker, "contract-unsupported-1", order_type="LIMIT", price="150", execution_params=params)
     problems = capability_problems(unsupported, caps)
     assert problems and "does not support" in str(problems[0])
     with pytest.raises(BrokerRejectedError):
@@ -167,11 +184,14 @@ async def test_what_the_broker_cannot_do_is_refused_before_submission(sim: Simul
     assert (await sim.admin.orders())["submissions"].get("contract-unsupported-1") is None
 
 
-async def test_replace_after_a_partial_fill_keeps_what_filled(sim: SimulatorHandle, gateway: BrokerGateway) -> None:
-    await sim.admin.set_liquidity("AAPL", 4)
-    placed = await gateway.submit_order(resting("contract-partial-replace-1", price="190"))
+async def test_replace_after_a_partial_fill_keeps_what_filled(sim: SimulatorHandle, broker: BrokerUnderTest,
+                                                              gateway: BrokerGateway) -> None:
+    if not gateway.capabilities().supports_replace:
+        pytest.skip("the broker declares no replace")
+    await sim.admin.set_liquidity(broker.sim_symbol, 4)
+    placed = await gateway.submit_order(resting(broker, "contract-partial-replace-1", price="190"))
     await sim.admin.advance(1)
-    await sim.admin.set_price("AAPL", "195", volatility="0")
+    await sim.admin.set_price(broker.sim_symbol, "195", volatility="0")
     filled = (await gateway.get_order(placed.broker_order_id)).filled_quantity
     assert Decimal("0") < filled < Decimal("10")
     live = await gateway.replace_order(placed.broker_order_id, OrderAmendment(limit_price="189"))

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from ..base import ValueObject
 from ..entities import BrokerAccount, GoodFaithViolation, Position, Settlement, UnsettledPurchase
-from ..enums import AccountType, OrderSide
+from ..enums import AccountType, AssetClass, OrderSide
 
 __all__ = [
     "AccountDrift",
@@ -115,7 +115,8 @@ def _move_position(position: Position | None, symbol: str, signed_qty: Decimal,
     if after == 0:
         return None, realized, closed
     last = price  # the fill is the freshest mark
-    moved = Position(symbol=symbol, quantity=after, avg_entry_price=avg, last_price=last,
+    kind = position.asset_class if position else AssetClass.EQUITY
+    moved = Position(symbol=symbol, quantity=after, asset_class=kind, avg_entry_price=avg, last_price=last,
                      market_value=after * last, unrealized_pnl=(last - avg) * after,
                      realized_pnl=realized_before + realized)
     return moved, realized, closed

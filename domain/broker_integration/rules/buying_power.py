@@ -14,6 +14,7 @@ from ..enums import AccountType, OrderSide, OrderType
 from ..errors import PreTradeRejectedError
 from ..value_objects import BrokerOrder
 from .accounting import day_trade_count, tracks_good_faith
+from .assets import notional
 from .margin import PDT_DAY_TRADES, PDT_MIN_EQUITY, AccountFigures, compute_figures
 
 __all__ = [
@@ -31,24 +32,26 @@ ZERO = Decimal("0")
 SHORT_PRICE_BUFFER = Decimal("1.03")
 
 
-def estimated_cost(order: BrokerOrder, reference_price: Decimal) -> Decimal:
-    """Notional the order can cost: the limit price when there is one, else the reference price."""
+def estimated_cost(order: BrokerOrder, reference_price: Decimal, currency: str = "USD") -> Decimal:
+    """Notional the order can cost in `currency`: the limit price when there is one, else the reference
+    price (options by their multiplier, forex pairs in the account's currency where it is one side)."""
     if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.price is not None:
         price = order.price
     elif order.order_type is OrderType.STOP and order.stop_price is not None:
         price = max(order.stop_price, reference_price)
     else:
         price = reference_price
-    return order.quantity * price
+    return notional(order.asset_class, order.symbol, order.quantity, price, currency)
 
 
-def required_buying_power(order: BrokerOrder, reference_price: Decimal) -> Decimal:
+def required_buying_power(order: BrokerOrder, reference_price: Decimal, currency: str = "USD") -> Decimal:
     """What the order consumes of buying power (shorts valued as Alpaca does: max(limit, ask x 1.03))."""
     if order.side is OrderSide.SELL_SHORT:
         limit = order.price or ZERO
-        return order.quantity * max(limit, reference_price * SHORT_PRICE_BUFFER)
+        price = max(limit, reference_price * SHORT_PRICE_BUFFER)
+        return notional(order.asset_class, order.symbol, order.quantity, price, currency)
     if order.side.is_buy:
-        return estimated_cost(order, reference_price)
+        return estimated_cost(order, reference_price, currency)
     return ZERO
 
 
@@ -165,7 +168,7 @@ def check_pre_trade(
             "NO_SHORT_POSITION", f"cover {order.quantity} {order.symbol} but short {-held}"
         )
     _check_day_trades(order, account, figures, day)
-    needed = required_buying_power(order, reference_price)
+    needed = required_buying_power(order, reference_price, account.currency)
     if needed > 0:
         available_bp = figures.buying_power - reserved.buying_power
         if needed + fees > available_bp:

@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..base import to_decimal, upper_enum
-from ..enums import OrderType, TimeInForce
+from ..enums import AssetClass, OrderType, TimeInForce
 from ..errors import Problem
+from .assets import precision_for, precision_problems
 
 if TYPE_CHECKING:
     from ..value_objects import BrokerCapabilities, BrokerOrder
@@ -164,7 +165,8 @@ def capability_problems(order: BrokerOrder, capabilities: BrokerCapabilities) ->
         )
     if order.asset_class not in capabilities.asset_classes:
         problems.append(Problem("asset_class", f"{capabilities.broker} does not trade {order.asset_class}"))
-    if order.quantity != order.quantity.to_integral_value() and not capabilities.supports_fractional:
+    if (order.asset_class is AssetClass.EQUITY and order.quantity != order.quantity.to_integral_value()
+            and not capabilities.supports_fractional):
         problems.append(Problem("quantity", f"{capabilities.broker} does not accept fractional quantities"))
     if params.extended_hours and not capabilities.supports_extended_hours:
         problems.append(
@@ -172,8 +174,11 @@ def capability_problems(order: BrokerOrder, capabilities: BrokerCapabilities) ->
         )
     if order.trail_percent is not None and not capabilities.supports_trail_percent:
         problems.append(Problem("trail_percent", f"{capabilities.broker} does not support trail percent"))
-    for field in ("price", "stop_price", "trail_price"):
-        value: Decimal | None = getattr(order, field)
+    prices: dict[str, Decimal | None] = {f: getattr(order, f) for f in ("price", "stop_price", "trail_price")}
+    problems += precision_problems(order.asset_class, order.symbol, order.quantity, prices)
+    if precision_for(order.asset_class, order.symbol).price_tick is not None:
+        return problems  # the asset class's own tick, checked above
+    for field, value in prices.items():
         if value is not None and value % tick_size_for(value, capabilities) != 0:
             tick = tick_size_for(value, capabilities)
             problems.append(Problem(field, f"{value} is not a multiple of the tick size {tick}"))
