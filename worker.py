@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from activities.auth_plugins import AuthPlugins
 from activities.connection_activities import ConnectionActivities
+from activities.group_activities import GroupActivities
 from activities.order_activities import OrderActivities
 from activities.sessions import SessionPool
 from brokers.registry import GatewayRegistry, SystemClock
@@ -32,9 +33,10 @@ log = logging.getLogger("brokerflow.worker")
 
 def _workflows() -> list[type]:
     from workflows.connection_supervisor import ConnectionSupervisorWorkflow
+    from workflows.order_group import OrderGroupWorkflow
     from workflows.order_workflow import OrderWorkflow
 
-    return [OrderWorkflow, ConnectionSupervisorWorkflow]
+    return [OrderWorkflow, ConnectionSupervisorWorkflow, OrderGroupWorkflow]
 
 
 def build_worker(
@@ -53,11 +55,12 @@ def build_worker(
     sessions = SessionPool(repositories.connections, provider, clock)
     activities = OrderActivities(repositories, sessions)
     connections = ConnectionActivities(repositories, sessions, stores, plugins)
+    groups = GroupActivities(repositories, sessions)
     worker = Worker(
         client,
         task_queue=task_queue,
         workflows=_workflows(),
-        activities=[*activities.methods(), *connections.methods()],
+        activities=[*activities.methods(), *connections.methods(), *groups.methods()],
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=10),

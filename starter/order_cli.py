@@ -265,3 +265,13 @@ def _run(coroutine: Any) -> Any:
         fail(f"the order workflow failed: {exc.cause or exc}")
     except RPCError as exc:
         fail(f"Temporal refused the call: {exc.message}")
+
+
+def _add_group_commands() -> None:
+    """`brokerflow order group ...` (issue 8): bracket, OCO and OTO groups."""
+    from starter.order_group_cli import group_app
+
+    app.add_typer(group_app, name="group")
+
+
+_add_group_commands()

@@ -23,16 +23,19 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.group_models import GroupPath, GroupView, OrderGroupInput, order_group_workflow_id
 from activities.models import AmendRequest, CancelRequest, ChangeResult, OrderOutcome, OrderRequest, OrderView
-from domain.broker_integration import ExecutionReport, OrderStatus
+from domain.broker_integration import ExecutionReport, OrderGroupRequest, OrderStatus
 from domain.broker_integration.rules.routing import is_smart
+from workflows.order_group import OrderGroupWorkflow
 from workflows.order_workflow import OrderWorkflow, order_workflow_id
 from workflows.state import OrderWorkflowInput
 
 from .search_attributes import CONNECTION_ID, ORDER_SIDE, ORDER_TYPE, SYMBOL
 from .settings import Settings, get_settings
 
-__all__ = ["OrderChangeRejectedError", "OrderClient", "OrderNotFoundError", "OrderSummary", "summary_of"]
+__all__ = ["OrderChangeRejectedError", "OrderClient", "OrderGroupClient", "OrderNotFoundError", "OrderSummary",
+           "summary_of"]
 
 
 class OrderNotFoundError(LookupError):
@@ -52,8 +55,62 @@ def summary_of(request: OrderRequest) -> str:
 OrderSummary = dict[str, Any]
 
 
-class OrderClient:
-    """Start, cancel, amend and inspect orders; every call is safe to retry."""
+class OrderGroupClient:
+    """Start, cancel and inspect bracket/OCO/OTO groups (one OrderGroupWorkflow per group id)."""
+
+    client: Client
+    task_queue: str
+
+    def group_handle(self, group_id: str) -> WorkflowHandle[Any, GroupView]:
+        """The workflow handle of a group."""
+        return self.client.get_workflow_handle_for(OrderGroupWorkflow.run, order_group_workflow_id(group_id))
+
+    async def submit_group(self, group: OrderGroupRequest, *, path: GroupPath | None = None,
+                           poll_interval_seconds: float = 2.0) -> str:
+        """Start the group (once per group id; its legs are orders <group id>-en|tp|sl) and return its id."""
+        request = OrderGroupInput(group=group, path=path, poll_interval_seconds=poll_interval_seconds)
+        legs = ", ".join(f"{leg.role.lower()} {group.broker_order(leg.role).describe()}" for leg in group.legs)
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await self.client.start_workflow(
+                OrderGroupWorkflow.run, request, id=order_group_workflow_id(group.group_id),
+                task_queue=self.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"{group.kind} {group.symbol} via {group.connection_id}", static_details=legs)
+        return group.group_id
+
+    async def group_status(self, group_id: str) -> GroupView:
+        """The group's state and each leg's (from its result once it has finished)."""
+        handle = self.group_handle(group_id)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise OrderNotFoundError(f"no order group {group_id}") from exc
+            raise
+        if description.status is WorkflowExecutionStatus.COMPLETED:
+            return await handle.result()
+        view: GroupView = await handle.query(OrderGroupWorkflow.state)
+        return view
+
+    async def wait_group(self, group_id: str, timeout: float | None = None) -> GroupView:
+        """Wait for the group's final state."""
+        import asyncio
+
+        return await asyncio.wait_for(self.group_handle(group_id).result(), timeout)
+
+    async def cancel_group(self, group_id: str, reason: str | None = None) -> GroupView:
+        """Cancel the group's live legs (held legs are never placed); raises OrderChangeRejectedError when done."""
+        try:
+            view: GroupView = await self.group_handle(group_id).execute_update(
+                OrderGroupWorkflow.cancel, CancelRequest(reason=reason), rpc_timeout=timedelta(seconds=60))
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            raise OrderChangeRejectedError(str(getattr(cause, "message", None) or cause or exc)) from exc
+        return view
+
+
+class OrderClient(OrderGroupClient):
+    """Start, cancel, amend and inspect orders (and order groups); every call is safe to retry."""
 
     def __init__(self, client: Client, task_queue: str) -> None:
         self.client = client

@@ -14,11 +14,16 @@ with workflow.unsafe.imports_passed_through():
     from .options import QUICK
     from .order_tracking import OrderTracking
 
-__all__ = ["OrderChanges"]
+__all__ = ["CONFIRM_PENDING_CHANGES", "OrderChanges"]
+
+# A cancel the broker took but has not finished is confirmed by polling, even while the stream is healthy.
+CONFIRM_PENDING_CHANGES = "confirm-pending-changes"
 
 
 class OrderChanges(OrderTracking):
     """Cancel and amend against the broker; a refused change returns the order to where it was."""
+
+    confirm_pending = False
 
     async def _cancel(self, request: CancelRequest) -> ChangeResult:
         order = self.state.order
@@ -48,6 +53,9 @@ class OrderChanges(OrderTracking):
                                 message=f"broker refused the cancel: {err.cause}")
         await self._poll_and_apply()
         await self._flush()
+        if order.status.is_pending and workflow.patched(CONFIRM_PENDING_CHANGES):
+            # Its event may be lost (a killed worker, a stream gap): the follow loop polls until it ends.
+            self.confirm_pending = True
         return ChangeResult(accepted=True, status=str(order.status), broker_order_id=order.broker_order_id,
                             message=request.reason or "cancel accepted by the broker")
 

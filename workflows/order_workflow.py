@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.group_models import LegChange, LegChangeKind, LegUpdate
     from activities.models import (
         AmendRequest,
         CancelRequest,
@@ -46,10 +48,12 @@ with workflow.unsafe.imports_passed_through():
     from .order_tracking import LEAN_HISTORY
     from .state import OrderWorkflowInput, OrderWorkflowState, view_of
 
-__all__ = ["OrderWorkflow", "order_workflow_id"]
+__all__ = ["GROUP_LEG_SIGNAL", "OrderWorkflow", "order_workflow_id"]
 
 MAX_POLL_SECONDS = 60.0
 MAX_CARRIED_EXECUTIONS = 200
+# A leg of an order group signals its group on each change (issue 8); only orders with a parent do.
+GROUP_LEG_SIGNAL = "group-leg-signal"
 
 
 def order_workflow_id(client_order_id: str) -> str:
@@ -241,6 +245,11 @@ class OrderWorkflow(OrderChanges):
         await self._flush()
         return None
 
+    def _woken(self, deadline: asyncio.Task[None], confirming: bool) -> bool:
+        """The follow loop's wait is over: an event, the end, the poll deadline, or a change to confirm."""
+        return (bool(self.events) or self._order.is_terminal or deadline.done()
+                or (not confirming and self.confirm_pending and self._order.status.is_pending))
+
     def _should_continue_as_new(self, polls: int) -> bool:
         if self._order.is_terminal:
             return False
@@ -252,18 +261,23 @@ class OrderWorkflow(OrderChanges):
         polls = 0
         # One poll-deadline timer kept across events (a new one only after it fired), not one per wait.
         deadline: asyncio.Task[None] | None = None
+        deadline_at = workflow.now()
         lean = workflow.patched(LEAN_HISTORY)
         while not self._order.is_terminal:
             interval = min(self.request.poll_interval_seconds * (2 ** min(idle, 6)), MAX_POLL_SECONDS)
             quiet = self.state.stream_healthy and workflow.patched("quiet-polls-while-streaming")
-            if quiet:
+            # A cancel or amend waiting for the broker's answer is confirmed by polling, stream or not: its
+            # event may have been lost with a worker (found by `make chaos`: a cancel waited 15 minutes).
+            confirming = self._order.status.is_pending and self.confirm_pending
+            if quiet and not confirming:
                 # The stream brings every change (and reconciles after a gap): poll only as a safety net.
                 interval = max(interval, self.request.safety_poll_seconds)
             if lean:
-                if deadline is None or deadline.done():
+                if deadline is None or deadline.done() or (confirming and deadline_at > workflow.now() + timedelta(
+                        seconds=interval)):
                     deadline = asyncio.create_task(workflow.sleep(timedelta(seconds=interval), summary="poll"))
-                await workflow.wait_condition(
-                    lambda due=deadline: bool(self.events) or self._order.is_terminal or due.done())
+                    deadline_at = workflow.now() + timedelta(seconds=interval)
+                await workflow.wait_condition(functools.partial(self._woken, deadline, confirming))
             else:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(lambda: bool(self.events) or self._order.is_terminal,
@@ -360,6 +374,50 @@ class OrderWorkflow(OrderChanges):
         if self.state.rejection is not None:
             raise ValueError(f"order {self.client_order_id} was rejected; nothing to amend")
         amend_rules.validate(self.state.order, request)
+
+    @workflow.signal
+    async def group_change(self, change: LegChange) -> None:
+        """From the order's group (a workflow cannot send updates): cancel, or reduce the quantity."""
+        order = self.state.order
+        if self.state.rejection is not None or (order is not None and order.is_terminal):
+            return
+        if change.kind is LegChangeKind.CANCEL:
+            if not self.state.submitted and self.state.cancel_requested is None:
+                self.state.cancel_requested = change.reason or "canceled by its group"
+            async with self.lock:
+                result = await self._cancel(CancelRequest(reason=change.reason))
+        else:
+            amend = AmendRequest(quantity=change.quantity)
+            try:
+                amend_rules.validate(order, amend)
+            except ValueError as exc:
+                workflow.logger.warning("group reduce of %s not applied: %s", self.client_order_id, exc)
+                return
+            async with self.lock:
+                result = await self._amend(amend)
+        if not result.accepted:
+            workflow.logger.warning("group %s of %s refused: %s", change.kind, self.client_order_id, result.message)
+
+    async def _flush(self) -> None:
+        await super()._flush()
+        await self._tell_group()
+
+    async def _tell_group(self) -> None:
+        """A leg of an order group tells its group of each change of status or fill, by signal (durable)."""
+        parent, order = workflow.info().parent, self.state.order
+        if parent is None or order is None:
+            return
+        told = (str(order.status), order.filled_quantity)
+        if self.__dict__.get("_told_group") == told or not workflow.patched(GROUP_LEG_SIGNAL):
+            return
+        self.__dict__["_told_group"] = told  # not state: a new run (or a replay) tells again, the group dedups
+        update = LegUpdate(client_order_id=self.client_order_id, status=str(order.status),
+                           filled_quantity=order.filled_quantity, avg_fill_price=order.avg_fill_price,
+                           broker_order_id=order.broker_order_id, reason=order.reason)
+        try:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal("leg_update", update)
+        except FailureError as err:  # the group is gone: the order goes on alone
+            workflow.logger.warning("group %s not told: %s", parent.workflow_id, err)
 
     def _outcome(self) -> OrderOutcome:
         count = max(self.state.execution_count, len(self.state.executions))

@@ -225,6 +225,9 @@ class AlpacaOrderRequest(_Wire):
     trail_price: Decimal_ | None = None
     trail_percent: Decimal_ | None = None
     extended_hours: bool = False
+    # bracket / oco / oto: the exits' prices (decimal strings)
+    take_profit: dict[str, str] | None = None
+    stop_loss: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The body, without absent optional fields."""

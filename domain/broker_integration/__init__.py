@@ -142,3 +142,32 @@ __all__ = [
     "TradeEventKind",
     "UnsettledPurchase",
 ]
+
+# Contingent order groups (bracket, OCO, OTO): a block of their own, appended.
+from .order_group_state import (
+    ActionKind,
+    GroupAction,
+    GroupStatus,
+    LegEvent,
+    LegEventKind,
+    LegProgress,
+    LegStatus,
+    OrderGroup,
+)
+from .order_groups import GroupKind, GroupLeg, InvalidOrderGroupError, LegRole, OrderGroupRequest
+
+__all__ += [
+    "ActionKind",
+    "GroupAction",
+    "GroupKind",
+    "GroupLeg",
+    "GroupStatus",
+    "InvalidOrderGroupError",
+    "LegEvent",
+    "LegEventKind",
+    "LegProgress",
+    "LegRole",
+    "LegStatus",
+    "OrderGroup",
+    "OrderGroupRequest",
+]

@@ -11,8 +11,9 @@ from starlette.routing import Route
 from simulator.alpaca.auth import Identity
 from simulator.alpaca.endpoint import endpoint, parse_time, read_json
 from simulator.alpaca.errors import ORDER_NOT_FOUND, AlpacaError, from_rejection, json_response
-from simulator.alpaca.parsing import check_fractional, parse_order, parse_replace
+from simulator.alpaca.parsing import check_fractional, parse_group, parse_order, parse_replace
 from simulator.alpaca.wire import order_json
+from simulator.core.groups import submit_group
 from simulator.core.model import Rejection, SimOrder
 
 if TYPE_CHECKING:
@@ -21,8 +22,17 @@ if TYPE_CHECKING:
 __all__ = ["order_routes"]
 
 
-def _render(sim: SimulatorRuntime, order: SimOrder) -> dict[str, object]:
-    return order_json(order, commission=sim.commission_enabled(order.account_id))
+def _render(sim: SimulatorRuntime, order: SimOrder, nested: bool = False) -> dict[str, object]:
+    body = order_json(order, commission=sim.commission_enabled(order.account_id))
+    if nested and order.legs:  # an advanced class's parent: its legs rolled in
+        orders = sim.exchange.state.orders
+        body["legs"] = [order_json(orders[i], commission=sim.commission_enabled(order.account_id))
+                        for i in order.legs]
+    return body
+
+
+def _nested(request: Request) -> bool:
+    return request.query_params.get("nested", "").lower() == "true"
 
 
 @endpoint
@@ -33,14 +43,18 @@ async def post_order(request: Request, who: Identity, sim: SimulatorRuntime) -> 
     try:
         order_request = parse_order(body)
         check_fractional(order_request, sim.exchange.state.instrument(order_request.symbol))
-        order = sim.exchange.submit(who.account_id, order_request)
+        group = parse_group(body, order_request)
+        if group is not None:
+            order = submit_group(sim.exchange, who.account_id, group)
+        else:
+            order = sim.exchange.submit(who.account_id, order_request)
     except (AlpacaError, Rejection) as problem:
         error = from_rejection(problem) if isinstance(problem, Rejection) else problem
         entry.http_status, entry.code, entry.message = error.status, error.code, error.message
         raise error from None
     entry.http_status, entry.order_id = 200, order.id
     entry.client_order_id = order.client_order_id
-    return json_response(_render(sim, order))
+    return json_response(_render(sim, order, nested=True))
 
 
 @endpoint
@@ -66,13 +80,13 @@ async def list_orders(request: Request, who: Identity, sim: SimulatorRuntime) ->
     ]
     ascending = params.get("direction", "desc") == "asc"
     selected.sort(key=lambda o: o.seq, reverse=not ascending)
-    return json_response([_render(sim, o) for o in selected[:limit]])
+    return json_response([_render(sim, o, _nested(request)) for o in selected[:limit]])
 
 
 @endpoint
 async def get_order(request: Request, who: Identity, sim: SimulatorRuntime) -> Response:
     order = sim.exchange.state.order_of(who.account_id, request.path_params["order_id"])
-    return json_response(_render(sim, order))
+    return json_response(_render(sim, order, _nested(request)))
 
 
 @endpoint
@@ -81,7 +95,7 @@ async def get_by_client_id(request: Request, who: Identity, sim: SimulatorRuntim
     order_id = sim.exchange.state.client_ids.get((who.account_id, client_id))
     if order_id is None:
         raise ORDER_NOT_FOUND
-    return json_response(_render(sim, sim.exchange.state.orders[order_id]))
+    return json_response(_render(sim, sim.exchange.state.orders[order_id], _nested(request)))
 
 
 @endpoint

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from simulator.alpaca.errors import AlpacaError
+from simulator.core.groups import CLASSES, GroupRequest
 from simulator.core.instruments import Instrument
 from simulator.core.model import OrderRequest, OrderType, Side, TimeInForce
 
-__all__ = ["ReplaceRequest", "check_fractional", "parse_decimal", "parse_order", "parse_replace"]
+__all__ = ["ReplaceRequest", "check_fractional", "parse_decimal", "parse_group", "parse_order", "parse_replace"]
 
 MAX_CLIENT_ID = 128
 FRACTIONAL_TYPES = (OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT)
@@ -88,7 +90,7 @@ def parse_order(body: Any) -> OrderRequest:
     """Validate a POST /v2/orders body the way Alpaca does before any account check."""
     if not isinstance(body, dict):
         raise _invalid("request body format is invalid", 400, 40010000)
-    if body.get("order_class") not in (None, "", "simple"):
+    if body.get("order_class") not in (None, "", "simple", *CLASSES):
         raise _invalid(f"order_class {body['order_class']} is not supported by this simulator")
     symbol = body.get("symbol")
     if not isinstance(symbol, str) or not symbol:
@@ -158,3 +160,39 @@ def parse_replace(body: Any) -> ReplaceRequest:
         qty=qty, time_in_force=tif, limit_price=_price(body, "limit_price"), stop_price=_price(body, "stop_price"),
         trail=_quantity(body, "trail"), client_order_id=_client_id(body),
     )
+
+
+def _leg_prices(body: dict[str, Any], field: str, *names: str) -> tuple[Decimal | None, ...]:
+    raw = body.get(field)
+    if raw is None:
+        return tuple(None for _ in names)
+    if not isinstance(raw, dict):
+        raise _invalid(f"invalid {field}")
+    return tuple(_price(raw, name) for name in names)
+
+
+def parse_group(body: dict[str, Any], parent: OrderRequest) -> GroupRequest | None:
+    """The bracket/OCO/OTO part of a POST /v2/orders body (None for a simple order), checked as Alpaca does."""
+    order_class = body.get("order_class")
+    if order_class not in CLASSES:
+        return None
+    (take_profit,) = _leg_prices(body, "take_profit", "limit_price")
+    stop_loss, stop_limit = _leg_prices(body, "stop_loss", "stop_price", "limit_price")
+    if order_class in ("bracket", "oco") and (take_profit is None or stop_loss is None):
+        raise _invalid(f"{order_class} orders require take_profit.limit_price and stop_loss.stop_price")
+    if order_class == "oto" and (take_profit is None) == (stop_loss is None):
+        raise _invalid("oto orders require exactly one of take_profit or stop_loss")
+    if body.get("stop_loss") is not None and stop_loss is None:
+        raise _invalid("stop_loss.stop_price is required")
+    if parent.time_in_force.value not in ("day", "gtc") or parent.extended_hours:
+        raise _invalid(f"{order_class} orders must be day or gtc, without extended hours")
+    if order_class == "oco":
+        if parent.type is not OrderType.LIMIT:
+            raise _invalid("oco orders must be limit orders")
+        parent = replace(parent, limit_price=take_profit)
+    selling_exits = parent.side is Side.SELL if order_class == "oco" else parent.side is Side.BUY
+    if take_profit is not None and stop_loss is not None and (take_profit > stop_loss) != selling_exits:
+        relation = ">" if selling_exits else "<"
+        raise AlpacaError(422, 42210000, f"take_profit.limit_price must be {relation} stop_loss.stop_price")
+    return GroupRequest(parent=parent, order_class=order_class, take_profit=take_profit, stop_loss=stop_loss,
+                        stop_limit=stop_limit)

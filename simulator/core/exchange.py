@@ -10,6 +10,7 @@ from simulator.core import session
 from simulator.core.accounts import Account
 from simulator.core.clock import session_close
 from simulator.core.execution import execute, route
+from simulator.core.groups import after_cancel
 from simulator.core.instruments import Instrument
 from simulator.core.model import (
     OrderRequest,
@@ -74,6 +75,7 @@ class Exchange:
         order.canceled_at = state.now()
         state.set_status(order, OrderStatus.CANCELED)
         state.emit("canceled", order)
+        after_cancel(state, order)  # the rest of a bracket/OCO/OTO group goes with it
 
     def cancel_all(self, account_id: str) -> list[str]:
         """Cancel every open order of the account; return their ids."""

@@ -61,6 +61,7 @@ class OrderStatus(StrEnum):
     ACCEPTED = "accepted"
     PENDING_NEW = "pending_new"
     REJECTED = "rejected"
+    HELD = "held"  # a contingent leg waiting for its entry to fill (bracket, OTO)
 
 
 TERMINAL_STATUSES = frozenset(
@@ -153,6 +154,10 @@ class SimOrder:
     notional_qty: Decimal | None = None
     commission: Decimal = ZERO
     day_routed: date | None = None
+    # Advanced order classes: the parent holds its legs' ids, each leg its parent's id.
+    order_class: str = ""
+    legs: tuple[str, ...] = ()
+    parent_id: str | None = None
 
     @property
     def target_qty(self) -> Decimal:

@@ -579,3 +579,30 @@ async def test_a_complete_fill_from_the_stream_ends_with_one_last_look(world: Wo
     ours = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")
             and "OrderStatus" in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields]
     assert len(ours) == 3  # SUBMITTED (with the static attributes), ACCEPTED, FILLED: once each
+
+
+async def test_a_cancel_the_stream_never_confirms_is_confirmed_by_polling(world: World) -> None:
+    """The broker takes the cancel and ends the order later; its event is lost (say, with a killed worker).
+    A healthy stream must not leave the order PENDING_CANCEL until the safety poll (found by `make chaos`)."""
+    from domain.broker_integration import OrderStatus
+
+    _stream(world, healthy=True)
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=5, order_type="LIMIT", limit_price="90",
+                               safety_poll_seconds=600, poll_interval_seconds=0.5)
+    await wait_for(lambda: _accepted(world, handle))
+    await wait_for(lambda: _polls_at_least(handle, 1))  # the first poll learns the stream is healthy
+    cid = handle.id.removeprefix("order-")
+    bid = world.broker.by_client(cid).broker_order_id  # type: ignore[union-attr]
+
+    async def pending_cancel(broker_order_id: str) -> None:  # accepted: the broker cancels a moment later
+        world.broker.orders[broker_order_id] = world.broker.orders[broker_order_id].model_copy(
+            update={"status": OrderStatus.PENDING_CANCEL})
+
+    world.broker.cancel_order = pending_cancel  # type: ignore[method-assign]
+    result = await handle.execute_update(OrderWorkflow.cancel, CancelRequest())
+    assert result.accepted and result.status == "PENDING_CANCEL"
+    world.broker.orders[bid] = world.broker.orders[bid].model_copy(update={"status": OrderStatus.CANCELED})
+    outcome = await asyncio.wait_for(handle.result(), 20)  # not the 600 s safety poll
+    assert outcome.view.status == "CANCELED"
+    stored = await world.repos.orders.get(cid)
+    assert stored is not None and stored.status == OrderStatus.CANCELED

@@ -175,6 +175,19 @@ async def test_latest_price() -> None:
     assert broker.seen("GET /v2/stocks/AAPL/trades/latest")[0].url.host == "data.alpaca.markets"
 
 
+async def test_latest_price_raises_an_outage_rather_than_answering_no_price() -> None:
+    """A 503 is not "no quote": the pre-trade check must be retried, not refuse a market order (make chaos)."""
+    from domain.broker_integration import BrokerUnavailableError
+
+    broker = Broker()
+    broker.routes["GET /v2/stocks/AAPL/trades/latest"] = lambda r: httpx.Response(
+        503, json={"code": 50310000, "message": "service unavailable"})
+    gw = gateway(broker)
+    await gw.authenticate(KEYS)
+    with pytest.raises(BrokerUnavailableError):
+        await gw.latest_price("AAPL")
+
+
 async def test_replace_of_an_order_already_replaced_returns_the_replacement_without_a_patch() -> None:
     new = order_json(id="5a1e1f6b-9a4e-4a55-8a3c-4f5a8b0c1d22", limit_price="186")
     old = order_json(status="replaced", replaced_by=new["id"])

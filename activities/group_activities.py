@@ -1,0 +1,102 @@
+"""Order-group activities: which path a group takes, and the native path's submission and polling."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.broker_integration import (
+    BrokerDuplicateOrderError,
+    BrokerError,
+    BrokerGateway,
+    ConnectionNotReadyError,
+    DomainError,
+    NotFoundError,
+)
+
+from .group_models import (
+    GroupCapabilitiesInput,
+    GroupCapabilitiesResult,
+    GroupPollInput,
+    GroupPollResult,
+    SubmitGroupInput,
+)
+from .order_activities import broker_failure
+from .ports import ActivityRepositories
+from .sessions import SessionPool
+
+__all__ = ["GroupActivities"]
+
+
+class GroupActivities:
+    """Activities of OrderGroupWorkflow, bound to the worker's repositories and broker sessions."""
+
+    def __init__(self, repositories: ActivityRepositories, sessions: SessionPool) -> None:
+        self._repos = repositories
+        self._sessions = sessions
+
+    def methods(self) -> list[Callable[..., Any]]:
+        """The bound activity methods, for Worker(activities=...)."""
+        return [self.group_capabilities, self.submit_group, self.poll_group]
+
+    async def _gateway(self, connection_id: str) -> BrokerGateway:
+        try:
+            return await self._sessions.gateway(connection_id)
+        except NotFoundError as exc:
+            raise ApplicationError(str(exc), type="ConnectionNotFound", non_retryable=True) from exc
+        except ConnectionNotReadyError as exc:
+            raise ApplicationError(str(exc), type="ConnectionNotReady") from exc
+
+    @activity.defn
+    async def group_capabilities(self, request: GroupCapabilitiesInput) -> GroupCapabilitiesResult:
+        """Whether the connection's broker holds bracket/OCO/OTO groups itself (no broker call)."""
+        try:
+            connection = await self._sessions.connection(request.connection_id)
+            capabilities = self._sessions.provider.gateway_for(connection).capabilities()
+        except NotFoundError as exc:
+            raise ApplicationError(str(exc), type="ConnectionNotFound", non_retryable=True) from exc
+        except DomainError as exc:  # no adapter for the broker: emulate (the legs will say what is wrong)
+            activity.logger.warning("capabilities of %s unknown: %s", request.connection_id, exc)
+            return GroupCapabilitiesResult(broker="unknown")
+        return GroupCapabilitiesResult(broker=capabilities.broker,
+                                       supports_order_classes=getattr(capabilities, "supports_order_classes", False))
+
+    @activity.defn
+    async def submit_group(self, request: SubmitGroupInput) -> GroupPollResult:
+        """Submit the group natively, once: a retry first looks the parent order up by its client order id."""
+        group = request.group
+        assert group.connection_id is not None
+        gateway = await self._gateway(group.connection_id)
+        submit = getattr(gateway, "submit_group", None)
+        if submit is None:
+            raise ApplicationError(f"{gateway.broker} has no native order groups", type="BrokerRejected",
+                                   non_retryable=True)
+        lookup = gateway.get_group_by_client_id  # type: ignore[attr-defined]
+        try:
+            if activity.info().attempt > 1:
+                found = await lookup(group)
+                if found:
+                    return GroupPollResult(legs=found)
+            legs = await submit(group)
+        except BrokerDuplicateOrderError:
+            legs = await lookup(group)
+            if not legs:
+                raise ApplicationError("group submitted but not visible yet", type="DuplicateNotVisible") from None
+        except BrokerError as exc:
+            raise broker_failure(exc) from exc
+        return GroupPollResult(legs=legs)
+
+    @activity.defn
+    async def poll_group(self, request: GroupPollInput) -> GroupPollResult:
+        """The group's orders at the broker by role, and the executions since `since` of any of them."""
+        gateway = await self._gateway(request.group.connection_id or "")
+        try:
+            legs = await gateway.get_group_by_client_id(request.group)  # type: ignore[attr-defined]
+            executions = await gateway.executions_since(request.since) if request.since else []
+        except BrokerError as exc:
+            raise broker_failure(exc) from exc
+        ids = {snapshot.broker_order_id for snapshot in legs.values()}
+        return GroupPollResult(legs=legs, executions=[e for e in executions if e.broker_order_id in ids])

@@ -1,0 +1,153 @@
+"""The native path of OrderGroupWorkflow: the broker holds the group and couples its legs (Alpaca order classes).
+
+The group is submitted once (a retry looks the parent up by its client order id first), then followed by polls of
+the parent order and its legs until every leg has ended. Each leg is recorded as an order of its own
+(`<group id>-en|tp|sl`, with its status history and executions) through the order workflow's recording activity.
+A group cancel cancels the live legs at the broker. Deterministic only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.group_activities import GroupActivities
+    from activities.group_models import GroupPollInput, GroupPollResult, LegUpdate, SubmitGroupInput
+    from activities.models import CancelInput, RecordInput
+    from activities.order_activities import OrderActivities
+    from domain.broker_integration import (
+        DomainError,
+        ExecutionReport,
+        LegEvent,
+        LegEventKind,
+        LegRole,
+        Order,
+        OrderSnapshot,
+        OrderStatusUpdate,
+    )
+    from domain.broker_integration.reconcile import apply_execution_once, apply_snapshot_status
+
+    from .options import POLL as _POLL
+    from .options import QUICK as _QUICK
+    from .options import RECORD as _RECORD
+    from .options import SUBMIT as _SUBMIT
+
+if TYPE_CHECKING:
+    from .order_group import OrderGroupWorkflow
+
+__all__ = ["NativeGroup"]
+
+# Typed for execute_activity_method's keyword arguments.
+POLL: dict[str, Any] = _POLL
+QUICK: dict[str, Any] = _QUICK
+RECORD: dict[str, Any] = _RECORD
+SUBMIT: dict[str, Any] = _SUBMIT
+
+
+class NativeGroup:
+    """Submit the group natively and follow its legs to their end."""
+
+    def __init__(self, flow: OrderGroupWorkflow) -> None:
+        self.flow = flow
+        self.request = flow.request.group
+        self.orders: dict[LegRole, Order] = {}
+        self.since: datetime | None = None
+        self.canceled = False
+
+    async def run(self) -> None:
+        group = self.flow.group
+        group.start()  # the actions are the broker's to carry out
+        try:
+            found: GroupPollResult = await workflow.execute_activity_method(
+                GroupActivities.submit_group, SubmitGroupInput(group=self.request),
+                summary=f"submit {self.request.kind} {self.request.group_id}", **SUBMIT)
+        except ActivityError as err:
+            self.flow.reason = f"not submitted: {err.cause or err}"
+            for role in self.request.roles:
+                group.apply(LegEvent(role=role, kind=LegEventKind.REJECTED, reason=self.flow.reason))
+            return
+        await self._apply(found)
+        # Until every leg's order has ended too (a held leg is canceled at the broker after the group ends).
+        while not group.is_terminal or any(not order.is_terminal for order in self.orders.values()):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._cancel_due(),
+                                              timeout=timedelta(seconds=self.flow.request.poll_interval_seconds),
+                                              timeout_summary="poll")
+            if self._cancel_due():
+                await self._cancel()
+            with contextlib.suppress(ActivityError):
+                polled: GroupPollResult = await workflow.execute_activity_method(
+                    GroupActivities.poll_group, self._poll_input(), summary="poll", **POLL)
+                await self._apply(polled)
+
+    def _poll_input(self) -> GroupPollInput:
+        return GroupPollInput(group=self.request, since=self.since)
+
+    def _cancel_due(self) -> bool:
+        return self.flow.cancel_reason is not None and not self.canceled and not self.flow.group.is_terminal
+
+    async def _cancel(self) -> None:
+        """Cancel every live leg at the broker (the broker cancels the rest of the group with it)."""
+        self.canceled = True
+        self.flow.group.cancel(self.flow.cancel_reason or "canceled")
+        for role, order in self.orders.items():
+            if order.is_terminal or order.broker_order_id is None:
+                continue
+            try:
+                await workflow.execute_activity_method(
+                    OrderActivities.cancel_order,
+                    CancelInput(connection_id=self.request.connection_id or "", broker_order_id=order.broker_order_id),
+                    summary=f"cancel {role}", **QUICK)
+            except ActivityError as err:  # already ended: the next poll says how
+                workflow.logger.warning("cancel of %s refused: %s", role, err.cause)
+
+    async def _apply(self, result: GroupPollResult) -> None:
+        for role in self.request.roles:
+            snapshot = result.legs.get(role)
+            if snapshot is None:
+                continue
+            fills = [e for e in result.executions if e.broker_order_id == snapshot.broker_order_id]
+            updates, executions = self._apply_leg(role, snapshot, fills)
+            order = self.orders[role]
+            if updates or executions:
+                await workflow.execute_activity_method(
+                    OrderActivities.record_order, RecordInput(order=order, updates=updates, executions=executions),
+                    summary=f"record {role} {order.status}", **RECORD)
+            self.flow.note(LegUpdate(
+                client_order_id=order.client_order_id, status=str(order.status),
+                filled_quantity=order.filled_quantity, avg_fill_price=order.avg_fill_price,
+                broker_order_id=order.broker_order_id, reason=order.reason))
+
+    def _apply_leg(self, role: LegRole, snapshot: OrderSnapshot, fills: list[ExecutionReport]
+                   ) -> tuple[list[OrderStatusUpdate], list[ExecutionReport]]:
+        """The leg's new fills, then its status (a cancel only once every fill of it is in)."""
+        now = workflow.now()
+        updates: list[OrderStatusUpdate | None] = []
+        order = self.orders.get(role)
+        if order is None:
+            order = Order.create(self.request.broker_order(role, snapshot.quantity), now)
+            self.orders[role] = order
+            updates.append(order.submit(now))
+        if self.since is None:
+            self.since = (snapshot.submitted_at or now) - timedelta(seconds=30)
+        applied_fills = []
+        for report in sorted(fills, key=lambda r: r.executed_at):
+            mine = ExecutionReport(**{**report.model_dump(), "client_order_id": order.client_order_id})
+            if order.status.value == "SUBMITTED":
+                updates.append(order.accept(snapshot.broker_order_id, now, snapshot.submitted_at))
+            try:
+                applied, update = apply_execution_once(order, mine)
+            except DomainError as exc:
+                workflow.logger.error("execution %s of %s not applied: %s", report.execution_id, role, exc)
+                continue
+            if applied:
+                applied_fills.append(mine)
+                updates.append(update)
+        if snapshot.filled_quantity <= order.filled_quantity:
+            updates += apply_snapshot_status(order, snapshot, now)
+        return [u for u in updates if u is not None], applied_fills
