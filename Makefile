@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install test demo lint typecheck bench clean dev-up dev-down ui-check
+.PHONY: install test demo lint typecheck bench chaos clean dev-up dev-down ui-check
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ $(VENV)/.bench-installed: $(STAMP)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(ARGS)
+
+# The whole stack under faults: `make chaos ARGS="--orders 500 --seed 7"` (see docs/chaos.md).
+chaos: $(STAMP)
+	$(BIN)/python -m chaos $(ARGS)
 
 # The Temporal Web UI in headless Chromium (installs chromium and playwright-core if missing; runs the demo).
 ui-check: $(STAMP)

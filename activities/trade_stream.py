@@ -99,15 +99,20 @@ class EventForwarder:
         position.revision += 1
 
 
+OpenOrders = Callable[[], Awaitable[dict[str, str]]]
+
+
 class StreamRunner:
     """Reconcile from the position, then consume the stream, heartbeating and reporting the position."""
 
     def __init__(self, gateway: BrokerGateway, forwarder: EventForwarder, request: StreamInput,
-                 supervisor_id: str | None) -> None:
+                 supervisor_id: str | None, known_open: OpenOrders | None = None) -> None:
         self.gateway = gateway
         self.forwarder = forwarder
         self.request = request
         self.supervisor_id = supervisor_id
+        # The orders our database holds as open at this connection (broker order id -> client order id).
+        self.known_open = known_open
         self._reported = -1
 
     @property
@@ -190,7 +195,12 @@ class StreamRunner:
     async def _reconcile_outcomes(self, cache: dict[str, OrderSnapshot]) -> None:
         open_orders = await self.gateway.list_open_orders()
         open_ids = {s.broker_order_id for s in open_orders}
-        for broker_order_id in [b for b in self.position.working_orders if b not in open_ids]:
+        # The position lags the stream by up to a heartbeat (a killed worker loses what it saw since): the
+        # orders our database holds as open are asked about too, so no cancel or expiry is left unheard.
+        candidates = dict(self.position.working_orders)
+        if self.known_open is not None:
+            candidates.update(await self.known_open())
+        for broker_order_id in [b for b in candidates if b not in open_ids]:
             snapshot = await self._snapshot(broker_order_id, cache)
             kind = _GAP_OUTCOMES.get(snapshot.status)
             if kind is not None:

@@ -53,10 +53,11 @@ def row_values(row: Mapping[Any, Any], drop: Iterable[str] = ()) -> dict[str, An
     }
 
 
-def upsert(table: Table, values: Mapping[str, Any], key: str, touch: bool = True) -> Insert:
-    """INSERT ... ON CONFLICT (key) DO UPDATE with every other column (and updated_at = now())."""
+def upsert(table: Table, values: Mapping[str, Any], key: str, touch: bool = True, where: Any = None) -> Insert:
+    """INSERT ... ON CONFLICT (key) DO UPDATE with every other column (and updated_at = now()); with `where`,
+    the update happens only when it holds (`excluded` names the row being written)."""
     stmt = insert(table).values(**values)
     changes: dict[str, Any] = {name: stmt.excluded[name] for name in values if name != key}
     if touch:
         changes["updated_at"] = func.now()
-    return stmt.on_conflict_do_update(index_elements=[key], set_=changes)
+    return stmt.on_conflict_do_update(index_elements=[key], set_=changes, where=where)

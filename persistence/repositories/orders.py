@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from domain.broker_integration import Order, OrderStatus
 from persistence.tables import OrderRow
@@ -15,6 +16,11 @@ from ._base import SqlRepository, table_of, upsert
 __all__ = ["SqlOrderExecutionRepository"]
 
 _ORDERS = table_of(OrderRow)
+_EXCLUDED = insert(_ORDERS).excluded
+
+
+def _history_length(aggregate: Any) -> Any:
+    return func.jsonb_array_length(func.coalesce(aggregate["history"], literal([], JSONB)))
 
 
 def _order_values(order: Order) -> dict[str, Any]:
@@ -55,9 +61,15 @@ class SqlOrderExecutionRepository(SqlRepository):
         return await self._one(_ORDERS.c.broker_order_id == broker_order_id)
 
     async def save(self, order: Order) -> None:
-        """Insert or update the order's current state."""
+        """Insert or update the order's current state, unless the stored state is further along.
+
+        An order's status history only grows, so a write carrying a shorter history than the stored one is
+        stale (a retried or delayed write of an earlier state) and must not overwrite the newer state.
+        """
+        stmt = upsert(_ORDERS, _order_values(order), "client_order_id", touch=False,
+                      where=_history_length(_ORDERS.c.aggregate) <= _history_length(_EXCLUDED.aggregate))
         async with self._sessions.begin() as session:
-            await session.execute(upsert(_ORDERS, _order_values(order), "client_order_id", touch=False))
+            await session.execute(stmt)
 
     async def list_by_status(self, statuses: Sequence[OrderStatus], limit: int = 100) -> Sequence[Order]:
         """Return up to `limit` orders in any of `statuses`, oldest first."""

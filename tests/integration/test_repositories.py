@@ -152,6 +152,25 @@ async def test_order_save_upserts_and_finds_by_broker_id(repositories: Repositor
         assert (await connection.execute(text("SELECT count(*) FROM orders"))).scalar() == 1
 
 
+async def test_a_stale_write_of_an_earlier_state_never_overwrites_a_later_one(repositories: Repositories) -> None:
+    """A delayed or retried save of the ACCEPTED state arrives after FILLED was stored (found by `make chaos`)."""
+    accepted = make_order()
+    accepted.submit(T0)
+    accepted.accept("brk-1", T0 + timedelta(seconds=1))
+    filled, _ = filled_order()
+    await repositories.orders.save(filled)
+    await repositories.orders.save(accepted)  # stale: a shorter status history than the stored one
+    stored = await repositories.orders.get("ord-1")
+    assert stored == filled and stored is not None and stored.status is OrderStatus.FILLED
+    async with engine_of(repositories).connect() as connection:
+        row = (await connection.execute(text("SELECT status, filled_quantity FROM orders"))).mappings().one()
+    assert row["status"] == "FILLED" and row["filled_quantity"] == filled.filled_quantity
+    again = filled.model_copy(deep=True)
+    again.fees += Decimal("0.01")  # the same history, newer figures: written
+    await repositories.orders.save(again)
+    assert (await repositories.orders.get("ord-1")) == again
+
+
 async def test_broker_order_id_is_unique(repositories: Repositories) -> None:
     first, second = make_order("ord-1"), make_order("ord-2")
     for order in (first, second):
