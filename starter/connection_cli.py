@@ -146,12 +146,19 @@ def _new_connection(
     return connection
 
 
+_TOKEN_ONLY = {"tradier": "TRADIER_ACCESS_TOKEN", "oanda": "OANDA_ACCESS_TOKEN"}
+_KEYS_ONLY = {"ccxt": "CCXT_API_KEY / CCXT_API_SECRET"}
+
+
 def _auth_for(broker: str, auth: AuthChoice | None) -> AuthChoice:
-    """The auth method: as given, else the broker's own (Tradier knows only OAuth bearer tokens)."""
-    tradier = broker.strip().lower() == "tradier"
-    if tradier and auth is AuthChoice.api_key:
-        fail("tradier authenticates with an OAuth access token: use --auth oauth (TRADIER_ACCESS_TOKEN)", BAD_INPUT)
-    return auth or (AuthChoice.oauth if tradier else AuthChoice.api_key)
+    """The auth method: as given, else the broker's own (Tradier and OANDA know only bearer tokens, the
+    crypto exchanges only key pairs)."""
+    name = broker.strip().lower()
+    if name in _TOKEN_ONLY and auth is AuthChoice.api_key:
+        fail(f"{name} authenticates with an OAuth access token: use --auth oauth ({_TOKEN_ONLY[name]})", BAD_INPUT)
+    if name in _KEYS_ONLY and auth is AuthChoice.oauth:
+        fail(f"{name} authenticates with an API key pair: use --auth api-key ({_KEYS_ONLY[name]})", BAD_INPUT)
+    return auth or (AuthChoice.oauth if name in _TOKEN_ONLY else AuthChoice.api_key)
 
 
 def _credentials(broker: str, auth: AuthChoice) -> tuple[ConnectionCredentials, list[str]]:

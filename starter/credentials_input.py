@@ -12,6 +12,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from brokers.alpaca.config import ENV_KEY_ID, ENV_OAUTH_TOKEN, ENV_SECRET_KEY, AlpacaConfig
+from brokers.ccxt.config import ENV_API_KEY as CCXT_API_KEY
+from brokers.ccxt.config import ENV_API_SECRET as CCXT_API_SECRET
+from brokers.oanda.config import ENV_ACCESS_TOKEN as OANDA_ACCESS_TOKEN
+from brokers.oanda.config import OandaConfig
 from brokers.tradier.config import ENV_ACCESS_TOKEN as TRADIER_ACCESS_TOKEN
 from brokers.tradier.config import ENV_CLIENT_ID as TRADIER_CLIENT_ID
 from brokers.tradier.config import ENV_CLIENT_SECRET as TRADIER_CLIENT_SECRET
@@ -30,6 +34,8 @@ GENERIC_ENV = {
 _BROKER_ENV: dict[str, dict[str, str]] = {
     "alpaca": {"api_key": ENV_KEY_ID, "api_secret": ENV_SECRET_KEY, "access_token": ENV_OAUTH_TOKEN},
     "tradier": {"access_token": TRADIER_ACCESS_TOKEN},
+    "oanda": {"access_token": OANDA_ACCESS_TOKEN},
+    "ccxt": {"api_key": CCXT_API_KEY, "api_secret": CCXT_API_SECRET},
 }
 # What a broker's token refresher needs, from the environment only (all or none): for Tradier the partner
 # application's OAuth client id and secret (kept in api_key / api_secret) and the user's refresh token.
@@ -41,6 +47,7 @@ _LABELS = {"api_key": "API key id", "api_secret": "API secret", "access_token": 
 _BASE_URLS: dict[str, Callable[[Environment], str]] = {
     "alpaca": lambda environment: AlpacaConfig(environment=environment).trading_url,
     "tradier": lambda environment: TradierConfig(environment=environment).api_url,
+    "oanda": lambda environment: OandaConfig(environment=environment).api_url,
 }
 
 Prompt = Callable[[str], str]
