@@ -11,8 +11,6 @@ from temporalio.exceptions import ApplicationError
 from domain.broker_integration import (
     BrokerDuplicateOrderError,
     BrokerError,
-    BrokerGateway,
-    ConnectionNotReadyError,
     DomainError,
     NotFoundError,
 )
@@ -42,14 +40,6 @@ class GroupActivities:
         """The bound activity methods, for Worker(activities=...)."""
         return [self.group_capabilities, self.submit_group, self.poll_group]
 
-    async def _gateway(self, connection_id: str) -> BrokerGateway:
-        try:
-            return await self._sessions.gateway(connection_id)
-        except NotFoundError as exc:
-            raise ApplicationError(str(exc), type="ConnectionNotFound", non_retryable=True) from exc
-        except ConnectionNotReadyError as exc:
-            raise ApplicationError(str(exc), type="ConnectionNotReady") from exc
-
     @activity.defn
     async def group_capabilities(self, request: GroupCapabilitiesInput) -> GroupCapabilitiesResult:
         """Whether the connection's broker holds bracket/OCO/OTO groups itself (no broker call)."""
@@ -69,7 +59,7 @@ class GroupActivities:
         """Submit the group natively, once: a retry first looks the parent order up by its client order id."""
         group = request.group
         assert group.connection_id is not None
-        gateway = await self._gateway(group.connection_id)
+        gateway = await self._sessions.activity_gateway(group.connection_id)
         submit = getattr(gateway, "submit_group", None)
         if submit is None:
             raise ApplicationError(f"{gateway.broker} has no native order groups", type="BrokerRejected",
@@ -92,7 +82,7 @@ class GroupActivities:
     @activity.defn
     async def poll_group(self, request: GroupPollInput) -> GroupPollResult:
         """The group's orders at the broker by role, and the executions since `since` of any of them."""
-        gateway = await self._gateway(request.group.connection_id or "")
+        gateway = await self._sessions.activity_gateway(request.group.connection_id or "")
         try:
             legs = await gateway.get_group_by_client_id(request.group)  # type: ignore[attr-defined]
             executions = await gateway.executions_since(request.since) if request.since else []

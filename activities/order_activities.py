@@ -151,14 +151,6 @@ class OrderActivities:
                 self.submit_order, self.poll_order, self.cancel_order, self.replace_order, self.record_outcome,
                 self.raise_order_alerts]
 
-    async def _gateway(self, connection_id: str) -> BrokerGateway:
-        try:
-            return await self._sessions.gateway(connection_id)
-        except NotFoundError as exc:
-            raise ApplicationError(str(exc), type="ConnectionNotFound", non_retryable=True) from exc
-        except ConnectionNotReadyError as exc:
-            raise ApplicationError(str(exc), type="ConnectionNotReady") from exc
-
     @activity.defn
     async def ensure_session(self, request: SessionInput) -> SessionResult:
         """Make sure the connection is authenticated; report why not when it cannot be."""
@@ -226,7 +218,7 @@ class OrderActivities:
         """Capabilities, then buying power and positions on a fresh account snapshot."""
         order = request.order
         assert order.connection_id is not None
-        gateway = await self._gateway(order.connection_id)
+        gateway = await self._sessions.activity_gateway(order.connection_id)
         problems = capability_problems(order, gateway.capabilities())
         if problems:
             return PreTradeResult(ok=False, reason="; ".join(map(str, problems)), problems=[str(p) for p in problems])
@@ -279,7 +271,7 @@ class OrderActivities:
         """Submit exactly once: any retry first looks the order up by its client order id."""
         order = request.order
         assert order.connection_id is not None
-        gateway = await self._gateway(order.connection_id)
+        gateway = await self._sessions.activity_gateway(order.connection_id)
         try:
             if activity.info().attempt > 1:
                 found = await gateway.get_order_by_client_id(order.client_order_id)
@@ -301,7 +293,7 @@ class OrderActivities:
     @activity.defn
     async def poll_order(self, request: PollInput) -> PollResult:
         """The broker's view of the live order (replacements followed) and its executions since `since`."""
-        gateway = await self._gateway(request.connection_id)
+        gateway = await self._sessions.activity_gateway(request.connection_id)
         try:
             snapshot, replaced = await _live_order(gateway, request)
             executions = await gateway.executions_since(request.since) if request.since else []
@@ -349,7 +341,7 @@ class OrderActivities:
     @activity.defn
     async def cancel_order(self, request: CancelInput) -> None:
         """Ask the broker to cancel; the outcome arrives as events or on the next poll."""
-        gateway = await self._gateway(request.connection_id)
+        gateway = await self._sessions.activity_gateway(request.connection_id)
         try:
             await gateway.cancel_order(request.broker_order_id)
         except BrokerError as exc:
@@ -362,7 +354,7 @@ class OrderActivities:
         A lost answer is not retried here: the workflow resolves it with a poll, which follows the old
         order's `replaced_by`, so a second replace is never sent for one amend.
         """
-        gateway = await self._gateway(request.connection_id)
+        gateway = await self._sessions.activity_gateway(request.connection_id)
         terms = await self._check_amended(gateway, request)
         try:
             replaced = await gateway.replace_order(request.broker_order_id, request.amendment)

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from temporalio.exceptions import ApplicationError
+
 from domain.broker_integration import (
     BrokerConnection,
     BrokerConnectionManager,
@@ -86,6 +88,15 @@ class SessionPool:
         if found is None:
             raise NotFoundError(f"connection {connection_id!r} is not registered")
         return found
+
+    async def activity_gateway(self, connection_id: str) -> BrokerGateway:
+        """`gateway()` for an activity: a missing connection fails for good, one not ready is retried."""
+        try:
+            return await self.gateway(connection_id)
+        except NotFoundError as exc:
+            raise ApplicationError(str(exc), type="ConnectionNotFound", non_retryable=True) from exc
+        except ConnectionNotReadyError as exc:
+            raise ApplicationError(str(exc), type="ConnectionNotReady") from exc
 
     async def gateway(self, connection_id: str) -> BrokerGateway:
         """An authenticated gateway for the connection (authenticating first when needed).
