@@ -162,6 +162,8 @@ def verdict(views: list[OrderViews], submit_errors: list[str], planned: int) -> 
     checks.append(Check("orders not terminal after the drain", str(len(open_)), not open_,
                         [f"{v.client_order_id}: database {v.db_status}, workflow {v.workflow_status}"
                          for v in open_][:10]))
+    early = [v for v in views if v.db_status == "CANCELED" and v.placements == 0]
+    checks.append(Check("cancelled before they reached the broker (not a failure)", str(len(early)), True))
     refused = [v for v in views if v.workflow_status == "REJECTED"]
     unstored = sum(v.refused_unstored for v in views)
     checks.append(Check("orders refused (not a failure)", f"{len(refused)}, {unstored} before they were stored", True,
