@@ -140,7 +140,9 @@ def decimal_or_none(value: str | float | int | None) -> Decimal | None:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise AlpacaProtocolError(f"not a decimal: {str(value)[:40]!r}") from None
-    if not number.is_finite() or abs(number) >= _MAX_MAGNITUDE or decimal_places(number) > _MAX_SCALE:
+    # The exponent is checked before any arithmetic: abs() of 1e9999999999 itself raises decimal.Overflow.
+    if (not number.is_finite() or number.adjusted() >= 15 or abs(number) >= _MAX_MAGNITUDE
+            or decimal_places(number) > _MAX_SCALE):
         raise AlpacaProtocolError(f"decimal out of range: {str(value)[:40]!r}")
     return number
 

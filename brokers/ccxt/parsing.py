@@ -6,19 +6,22 @@ for the 8-decimal quantities and prices of crypto spot markets.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AccountType, AssetClass, OrderSide, OrderType, TimeInForce
 from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderSnapshot, TradeEventKind
+from domain.broker_integration.rules.validation import decimal_places
 from domain.broker_integration.value_objects import BrokerOrder, ExecutionReport
 
 from .client import MarketRules
-from .errors import CcxtOrderNotFoundError, CcxtProtocolError, CcxtUnsupportedOrderError
+from .errors import CcxtError, CcxtOrderNotFoundError, CcxtProtocolError, CcxtUnsupportedOrderError
 
 __all__ = [
     "CLIENT_ID_PATTERNS",
@@ -33,6 +36,7 @@ __all__ = [
     "execution_report",
     "order_snapshot",
     "split_broker_order_id",
+    "typed_parser",
 ]
 
 SIDE_TO_CCXT = {OrderSide.BUY: "buy", OrderSide.SELL: "sell"}
@@ -50,17 +54,78 @@ K = TradeEventKind
 EVENT_KINDS = {S.CANCELED: K.CANCELED, S.EXPIRED: K.EXPIRED, S.REJECTED: K.REJECTED, S.ACCEPTED: K.NEW,
                S.PENDING_CANCEL: K.PENDING_CANCEL}
 _SEPARATOR = "@"
+# Bounds of a number we accept from the exchange: beyond them it is garbage, not an amount, a price or a balance.
+MAX_MAGNITUDE = Decimal(10) ** 15
+MAX_SCALE = 28
+# Epoch milliseconds we accept: 1970 up to the year 9999 (datetime's range).
+_MAX_MILLIS = 253_402_300_799_999
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def typed_parser(parse: Callable[P, R]) -> Callable[P, R]:
+    """Turn any failure to read a hostile or malformed structure into CcxtProtocolError (never a crash)."""
+
+    @functools.wraps(parse)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except CcxtError:
+            raise
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
+            # The type only: a validation message would echo the exchange's values into logs.
+            raise CcxtProtocolError(f"{parse.__name__}: unreadable answer ({type(error).__name__})") from None
+
+    return wrapper
+
+
+def _in_range(number: Decimal) -> bool:
+    """Finite, below MAX_MAGNITUDE, at most MAX_SCALE places; checked without arithmetic (abs() of
+    1e9999999999 overflows the decimal context)."""
+    if not number.is_finite():
+        return False
+    return number.is_zero() or (number.adjusted() < MAX_MAGNITUDE.adjusted() and decimal_places(number) <= MAX_SCALE)
 
 
 def dec(value: Any) -> Decimal | None:
-    """A ccxt number (float, int or numeric string) as Decimal; None when absent."""
+    """A ccxt number (float, int or numeric string) as Decimal; None when absent. NaN, infinities, numbers
+    out of range and anything that is not a number are refused with CcxtProtocolError."""
     if value is None or value == "" or isinstance(value, bool):
         return None
+    if not isinstance(value, float | int | str | Decimal):
+        raise CcxtProtocolError(f"not a number: {type(value).__name__}")
     try:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    except ArithmeticError:
-        raise CcxtProtocolError(f"not a number: {value!r}") from None
-    return number if number.is_finite() else None
+    except (ArithmeticError, ValueError):
+        raise CcxtProtocolError(f"not a number: {str(value)[:40]!r}") from None
+    if not _in_range(number):
+        raise CcxtProtocolError(f"number out of range: {str(value)[:40]!r}")
+    return Decimal(0) if number.is_zero() else number
+
+
+def _amount(value: Any, what: str) -> Decimal | None:
+    """An amount or a price: never negative."""
+    number = dec(value)
+    if number is not None and number < 0:
+        raise CcxtProtocolError(f"negative {what}: {number}")
+    return number
+
+
+def _checked(value: Decimal, what: str) -> Decimal:
+    """A figure computed from the exchange's numbers, refused when out of range."""
+    if not _in_range(value):
+        raise CcxtProtocolError(f"{what} out of range: {value}")
+    return value
+
+
+def _text_of(value: Any, what: str, *, number: bool = False) -> str:
+    """A symbol or an id: a non-empty string (an id given as an integer, with `number`, is read as its digits)."""
+    if number and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        raise CcxtProtocolError(f"{what} is not a string: {type(value).__name__}")
+    return value
 
 
 def _zero(value: Any) -> Decimal:
@@ -149,7 +214,13 @@ def create_order_args(order: BrokerOrder, exchange: str) -> dict[str, Any]:
 
 
 def _when(millis: Any) -> datetime | None:
-    return None if millis is None else datetime.fromtimestamp(int(millis) / 1000, UTC)
+    """Epoch milliseconds (an integer, or an integral float or numeric string) as aware UTC."""
+    if millis is None:
+        return None
+    number = dec(millis)
+    if number is None or number != number.to_integral_value() or not 0 <= number <= _MAX_MILLIS:
+        raise CcxtProtocolError(f"not a timestamp in epoch milliseconds: {str(millis)[:40]!r}")
+    return datetime.fromtimestamp(int(number) / 1000, UTC)
 
 
 def order_status(order: dict[str, Any]) -> OrderStatus:
@@ -160,20 +231,28 @@ def order_status(order: dict[str, Any]) -> OrderStatus:
     return S.PARTIALLY_FILLED if _zero(order.get("filled")) > 0 else S.ACCEPTED
 
 
+@typed_parser
 def order_snapshot(order: dict[str, Any]) -> OrderSnapshot:
     """The domain's view of a ccxt unified order."""
-    if not order.get("id") or not order.get("symbol"):
+    if not isinstance(order, dict) or not order.get("id") or not order.get("symbol"):
         raise CcxtProtocolError("an order without id or symbol")
-    filled = _zero(order.get("filled"))
-    kind, trigger = str(order.get("type") or ""), dec(order.get("triggerPrice") or order.get("stopPrice"))
+    order_id, symbol = _text_of(order["id"], "order id", number=True), _text_of(order["symbol"], "symbol")
+    client_id = order.get("clientOrderId")
+    quantity, filled = _amount(order.get("amount"), "amount") or Decimal("0"), _amount(order.get("filled"), "filled")
+    if filled is not None and filled > quantity > 0:
+        raise CcxtProtocolError(f"order {order_id}: filled {filled} exceeds its amount {quantity}")
+    filled = filled or Decimal("0")
+    kind = str(order.get("type") or "")
+    trigger = _amount(order.get("triggerPrice") or order.get("stopPrice"), "trigger price")
+    price = _amount(order.get("price"), "price")
     created = _when(order.get("timestamp"))
     updated = _when(order.get("lastUpdateTimestamp") or order.get("lastTradeTimestamp")) or created
     return OrderSnapshot(
-        broker_order_id=broker_order_id(str(order["id"]), order["symbol"]),
-        client_order_id=order.get("clientOrderId") or str(order["id"]), status=order_status(order),
-        symbol=order["symbol"], quantity=_zero(order.get("amount")), filled_quantity=filled,
-        filled_avg_price=dec(order.get("average")) if filled > 0 else None,
-        limit_price=dec(order.get("price")) if kind != "market" and dec(order.get("price")) else None,
+        broker_order_id=broker_order_id(order_id, symbol),
+        client_order_id=_text_of(client_id, "clientOrderId") if client_id else order_id, status=order_status(order),
+        symbol=symbol, quantity=quantity, filled_quantity=filled,
+        filled_avg_price=_amount(order.get("average"), "average") if filled > 0 else None,
+        limit_price=price if kind != "market" and price else None,
         stop_price=trigger or None, submitted_at=created, updated_at=updated)
 
 
@@ -187,29 +266,41 @@ def side_of(value: Any) -> OrderSide:
 def _commission(trade: dict[str, Any], rules: MarketRules | None) -> Decimal:
     """The trade's fee in the quote currency (a fee in the base asset is valued at the trade's price)."""
     fee = trade.get("fee") or {}
+    if not isinstance(fee, dict):
+        raise CcxtProtocolError(f"a trade's fee is not an object: {type(fee).__name__}")
     cost = _zero(fee.get("cost"))
     if cost <= 0 or rules is None:
         return Decimal("0")
     if fee.get("currency") == rules.base:
-        return cost * _zero(trade.get("price"))
+        return _checked(cost * _zero(trade.get("price")), "fee")
     return cost if fee.get("currency") == rules.quote else Decimal("0")
 
 
+@typed_parser
 def execution_report(trade: dict[str, Any], client_order_id: str, connection_id: str | None,
                      cumulative: Decimal | None, rules: MarketRules | None = None) -> ExecutionReport:
     """One ccxt unified trade as an execution; its id is the exchange's trade id and market ('56@BTC/USDT')."""
+    if not isinstance(trade, dict):
+        raise CcxtProtocolError(f"a trade is not an object: {type(trade).__name__}")
     executed = _when(trade.get("timestamp"))
     if executed is None or not trade.get("id") or not trade.get("order"):
         raise CcxtProtocolError("a trade without id, order or timestamp")
+    symbol = _text_of(trade.get("symbol"), "symbol")
+    quantity, price = _amount(trade.get("amount"), "amount"), _amount(trade.get("price"), "price")
+    if not quantity or not price:
+        raise CcxtProtocolError(f"trade {str(trade['id'])[:40]}: no amount or no price")
+    trade_id = _text_of(trade["id"], "trade id", number=True)
+    order_id = _text_of(trade["order"], "order id", number=True)
     return ExecutionReport(
-        execution_id=broker_order_id(str(trade["id"]), trade["symbol"]), client_order_id=client_order_id,
-        broker_order_id=broker_order_id(str(trade["order"]), trade["symbol"]), connection_id=connection_id,
-        symbol=trade["symbol"], side=side_of(trade.get("side")), quantity=_zero(trade.get("amount")),
-        price=_zero(trade.get("price")), executed_at=executed, commission=_commission(trade, rules),
+        execution_id=broker_order_id(trade_id, symbol), client_order_id=client_order_id,
+        broker_order_id=broker_order_id(order_id, symbol), connection_id=connection_id,
+        symbol=symbol, side=side_of(trade.get("side")), quantity=quantity,
+        price=price, executed_at=executed, commission=_commission(trade, rules),
         cumulative_quantity=cumulative,
         liquidity={"maker": "MAKER", "taker": "TAKER"}.get(str(trade.get("takerOrMaker"))))
 
 
+@typed_parser
 def broker_account(balance: dict[str, Any], prices: dict[str, Decimal], account_number: str, connection_id: str,
                    quote: str, at: datetime | None = None) -> BrokerAccount:
     """Balances as a cash account in the quote currency: the quote asset is cash (free: buying power), every
@@ -223,8 +314,8 @@ def broker_account(balance: dict[str, Any], prices: dict[str, Decimal], account_
             continue
         last = prices[symbol]
         positions[symbol] = Position(symbol=symbol, quantity=qty, asset_class=AssetClass.CRYPTO,
-                                     market_value=qty * last, last_price=last)
-    equity = cash + sum((p.market_value for p in positions.values()), Decimal("0"))
+                                     market_value=_checked(qty * last, f"{symbol} value"), last_price=last)
+    equity = _checked(cash + sum((p.market_value for p in positions.values()), Decimal("0")), "equity")
     return BrokerAccount(
         account_id=account_number, connection_id=connection_id, account_number=account_number,
         account_type=AccountType.CASH, currency=quote, cash=cash, settled_cash=cash, equity=equity,

@@ -7,6 +7,7 @@ cumulative quantity counts the order's fills in transaction order, so the domain
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,11 +15,13 @@ from domain.broker_integration.enums import OrderSide, OrderType
 from domain.broker_integration.value_objects import ExecutionReport
 
 from . import parsing
+from .errors import OandaProtocolError
 from .schemas import OandaTransaction
 
 __all__ = ["FillLedger", "OrderInfo"]
 
 MAX_ORDERS = 8192
+_TRANSACTION_ID = re.compile(r"^[0-9]{1,19}$")
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,19 @@ class FillLedger:
         return sum((r.quantity for r in self.reports(broker_order_id)), Decimal("0"))
 
     def add(self, fill: OandaTransaction, info: OrderInfo) -> ExecutionReport:
-        """The fill as an execution (the same report however often it is seen)."""
-        assert fill.id is not None
+        """The fill as an execution (the same report however often it is seen); a fill without a numeric
+        transaction id, or one that would fill the order beyond its units, is refused before it is recorded."""
+        if fill.id is None or not _TRANSACTION_ID.match(fill.id):
+            raise OandaProtocolError(f"ORDER_FILL with transaction id {str(fill.id)[:40]!r}, not a number")
         known = self._fills.setdefault(info.broker_order_id, {})
         key = int(fill.id)
         if key in known:
             return known[key]
-        before = sum((r.quantity for k, r in known.items() if k < key), Decimal("0"))
         report = parsing.execution_report(fill, info.client_order_id, self.connection_id, None, info.side)
+        total = sum((r.quantity for r in known.values()), report.quantity)
+        if total > info.quantity > 0:
+            raise OandaProtocolError(f"order {info.broker_order_id}: fills of {total} exceed its {info.quantity} units")
+        before = sum((r.quantity for k, r in known.items() if k < key), Decimal("0"))
         report = report.model_copy(update={"cumulative_quantity": before + report.quantity})
         known[key] = report
         # A fill read late (before others already known) moves their cumulative figures.

@@ -6,11 +6,13 @@ Forex symbols: the domain's unified `EUR/USD`, OANDA's instrument `EUR_USD`. Uni
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -19,9 +21,10 @@ from domain.broker_integration.enums import AccountType, AssetClass, OrderSide, 
 from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, TradeEventKind
 from domain.broker_integration.rules.assets import forex_pair
+from domain.broker_integration.rules.validation import decimal_places
 from domain.broker_integration.value_objects import BrokerOrder, ExecutionReport
 
-from .errors import OandaProtocolError, OandaUnsupportedOrderError
+from .errors import OandaError, OandaProtocolError, OandaUnsupportedOrderError
 from .schemas import OandaAccountSummary, OandaOrder, OandaPosition, OandaTransaction
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "root_client_order_id",
     "signed_units",
     "to_instrument",
+    "typed_parser",
 ]
 
 TYPE_TO_OANDA = {OrderType.MARKET: "MARKET", OrderType.LIMIT: "LIMIT", OrderType.STOP: "STOP"}
@@ -59,6 +63,43 @@ K = TradeEventKind
 # ORDER_CANCEL reasons as outcomes: a replaced order lives on under its replacement (REPLACED, not CANCELED).
 CANCEL_KINDS = {"TIME_IN_FORCE_EXPIRED": K.EXPIRED, "CLIENT_REQUEST_REPLACED": K.REPLACED}
 _DATETIME = TypeAdapter(datetime)
+# Bounds of a number we accept from OANDA: beyond them it is garbage, not units, a price or a balance.
+MAX_MAGNITUDE = Decimal(10) ** 15
+MAX_SCALE = 28
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def typed_parser(parse: Callable[P, R]) -> Callable[P, R]:
+    """Turn any failure to read a hostile or malformed payload into OandaProtocolError (never a crash)."""
+
+    @functools.wraps(parse)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except OandaError:
+            raise
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
+            # The type only: a validation message would echo the broker's values into logs.
+            raise OandaProtocolError(f"{parse.__name__}: unreadable payload ({type(error).__name__})") from None
+
+    return wrapper
+
+
+def in_range(number: Decimal) -> bool:
+    """Finite, below MAX_MAGNITUDE, at most MAX_SCALE places; checked without arithmetic (abs() of
+    1e9999999999 overflows the decimal context)."""
+    if not number.is_finite():
+        return False
+    return number.is_zero() or (number.adjusted() < MAX_MAGNITUDE.adjusted() and decimal_places(number) <= MAX_SCALE)
+
+
+def _checked(value: Decimal, what: str, *, signed: bool = True) -> Decimal:
+    """A figure read or computed from wire numbers, refused when out of range (or negative when it may not be)."""
+    if not in_range(value) or (not signed and value < 0):
+        raise OandaProtocolError(f"{what} out of range: {value}")
+    return value
 
 
 def to_instrument(symbol: str) -> str:
@@ -75,6 +116,7 @@ def from_instrument(instrument: str) -> str:
     return f"{match['base']}/{match['quote']}" if match else instrument
 
 
+@typed_parser
 def parse_timestamp(value: str) -> datetime:
     """An RFC 3339 time (nanoseconds are cut to microseconds) as aware UTC."""
     text = re.sub(r"(\.\d{6})\d+", r"\1", value)
@@ -99,9 +141,9 @@ def decimal_or_none(value: str | None) -> Decimal | None:
         number = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         raise OandaProtocolError(f"not a decimal: {str(value)[:40]!r}") from None
-    if not number.is_finite():
-        raise OandaProtocolError(f"not a finite decimal: {str(value)[:40]!r}")
-    return number
+    if not in_range(number):
+        raise OandaProtocolError(f"not a finite decimal within range: {str(value)[:40]!r}")
+    return Decimal(0) if number.is_zero() else number
 
 
 def dec(value: str | None) -> Decimal:
@@ -216,6 +258,7 @@ def _status(order: OandaOrder, filled: Decimal, cancel_reason: str | None) -> Or
     return S.PARTIALLY_FILLED if filled > 0 else S.ACCEPTED
 
 
+@typed_parser
 def order_snapshot(order: OandaOrder, fills: list[ExecutionReport], cancel_reason: str | None = None
                    ) -> OrderSnapshot:
     """The domain's view of an OANDA order and its fills; a replaced order lives on under `replaced_by`."""
@@ -228,6 +271,8 @@ def order_snapshot(order: OandaOrder, fills: list[ExecutionReport], cancel_reaso
     value = sum((f.quantity * f.price for f in fills), Decimal("0"))
     client_id = order.clientExtensions.id if order.clientExtensions and order.clientExtensions.id else order.id
     price = decimal_or_none(order.price)
+    if price is not None and price < 0:
+        raise OandaProtocolError(f"order {order.id}: negative price {price}")
     replaced = order.state == "CANCELLED" and (order.replacedByOrderID or cancel_reason == "CLIENT_REQUEST_REPLACED")
     return OrderSnapshot(
         broker_order_id=order.id, client_order_id=root_client_order_id(client_id),
@@ -242,6 +287,7 @@ def order_snapshot(order: OandaOrder, fills: list[ExecutionReport], cancel_reaso
     )
 
 
+@typed_parser
 def execution_report(fill: OandaTransaction, client_order_id: str, connection_id: str | None,
                      cumulative: Decimal | None, side: OrderSide | None = None) -> ExecutionReport:
     """An ORDER_FILL as an execution, unique by account and transaction id."""
@@ -259,14 +305,18 @@ def execution_report(fill: OandaTransaction, client_order_id: str, connection_id
         cumulative_quantity=cumulative)
 
 
+@typed_parser
 def position(wire: OandaPosition) -> Position:
     """A position, netted: long units plus (negative) short units."""
     long, short = dec(wire.long.units), dec(wire.short.units)
     side = wire.long if long != 0 else wire.short
-    return Position(symbol=from_instrument(wire.instrument), quantity=long + short, asset_class=AssetClass.FOREX,
-                    avg_entry_price=dec(side.averagePrice), unrealized_pnl=dec(wire.unrealizedPL))
+    return Position(symbol=from_instrument(wire.instrument), quantity=_checked(long + short, "units"),
+                    asset_class=AssetClass.FOREX, avg_entry_price=_checked(dec(side.averagePrice), "averagePrice",
+                                                                           signed=False),
+                    unrealized_pnl=dec(wire.unrealizedPL))
 
 
+@typed_parser
 def broker_account(wire: OandaAccountSummary, positions: list[OandaPosition], connection_id: str,
                    at: datetime | None = None, marks: dict[str, Decimal] | None = None) -> BrokerAccount:
     """The account in the domain's cash terms: cash is NAV less the positions' value (a margin loan when
@@ -276,13 +326,16 @@ def broker_account(wire: OandaAccountSummary, positions: list[OandaPosition], co
     for symbol, pos in held.items():
         mark = (marks or {}).get(symbol) or pos.avg_entry_price + (
             pos.unrealized_pnl / pos.quantity if pos.quantity else Decimal("0"))
-        held[symbol] = pos.model_copy(update={"last_price": mark, "market_value": pos.quantity * mark})
+        mark = _checked(mark, f"{symbol} mark", signed=False)
+        held[symbol] = pos.model_copy(update={"last_price": mark,
+                                              "market_value": _checked(pos.quantity * mark, f"{symbol} value")})
     value = sum((p.market_value for p in held.values()), Decimal("0"))
     used = dec(wire.marginUsed)
     return BrokerAccount(
         account_id=wire.id, connection_id=connection_id, account_number=wire.id, account_type=AccountType.MARGIN,
-        currency=wire.currency, cash=nav - value, settled_cash=nav - value, equity=nav,
-        buying_power=dec(wire.marginAvailable) / rate if rate > 0 else dec(wire.marginAvailable),
+        currency=wire.currency, cash=_checked(nav - value, "cash"), settled_cash=_checked(nav - value, "cash"),
+        equity=nav, buying_power=_checked(dec(wire.marginAvailable) / rate if rate > 0 else dec(wire.marginAvailable),
+                                          "buying power"),
         initial_margin=used, maintenance_margin=dec(wire.marginCloseoutMarginUsed or wire.marginUsed) / 2,
         shorting_enabled=True, positions=held, updated_at=at,
     )

@@ -16,7 +16,9 @@ from decimal import Decimal
 from domain.broker_integration.enums import OrderSide
 from domain.broker_integration.value_objects import ExecutionReport
 
-from .parsing import format_decimal
+from .errors import TradierProtocolError
+from .parsing import format_decimal, typed_parser
+from .schemas import MAX_MAGNITUDE
 
 __all__ = ["FillLedger", "OrderInfo"]
 
@@ -50,9 +52,14 @@ class FillLedger:
         """Every execution known for an order, oldest first."""
         return list(self._fills.get(broker_order_id, []))
 
+    @typed_parser
     def observe(self, info: OrderInfo, cumulative: Decimal, avg_price: Decimal | None, at: datetime, *,
                 last_qty: Decimal | None = None, last_price: Decimal | None = None) -> list[ExecutionReport]:
-        """The new executions implied by `cumulative` at `avg_price` (none when nothing new filled)."""
+        """The new executions implied by `cumulative` at `avg_price` (none when nothing new filled).
+
+        Figures no order can have (a negative or non-finite quantity or price, more filled than ordered)
+        are refused with TradierProtocolError, before anything is recorded."""
+        _check_figures(info, cumulative, avg_price, last_qty, last_price)
         known = self._fills.setdefault(info.broker_order_id, [])
         done = known[-1].cumulative_quantity if known else Decimal("0")
         if done is None or cumulative <= done or not avg_price:
@@ -75,7 +82,7 @@ class FillLedger:
     def _report(self, info: OrderInfo, qty: Decimal, cumulative: Decimal, price: Decimal, avg_price: Decimal,
                 at: datetime) -> ExecutionReport:
         # Rounding in Tradier's average can imply a nonsensical price; the average is then the best figure.
-        price = price.quantize(PRICE_STEP).normalize() if price > 0 else avg_price
+        price = price.quantize(PRICE_STEP).normalize() if 0 < price < MAX_MAGNITUDE else avg_price
         return ExecutionReport(
             execution_id=f"{info.broker_order_id}-{format_decimal(cumulative)}",
             client_order_id=info.client_order_id, broker_order_id=info.broker_order_id,
@@ -85,3 +92,14 @@ class FillLedger:
     def _bound(self) -> None:
         while len(self._fills) > MAX_ORDERS:
             self._fills.pop(next(iter(self._fills)))
+
+
+def _check_figures(info: OrderInfo, cumulative: Decimal, avg_price: Decimal | None, last_qty: Decimal | None,
+                   last_price: Decimal | None) -> None:
+    for name, value in (("exec_quantity", cumulative), ("avg_fill_price", avg_price),
+                        ("last_fill_quantity", last_qty), ("last_fill_price", last_price)):
+        if value is not None and (not value.is_finite() or not 0 <= value < MAX_MAGNITUDE):
+            raise TradierProtocolError(f"order {info.broker_order_id}: {name} {value} is not a quantity or price")
+    if cumulative > info.quantity > 0:
+        raise TradierProtocolError(
+            f"order {info.broker_order_id}: exec_quantity {cumulative} exceeds its quantity {info.quantity}")

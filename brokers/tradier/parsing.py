@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import ParamSpec, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AccountType, AssetClass, OrderSide, OrderType, TimeInForce
@@ -14,8 +17,8 @@ from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, TradeEventKind
 from domain.broker_integration.value_objects import BrokerOrder
 
-from .errors import TradierProtocolError, TradierUnsupportedOrderError
-from .schemas import Number, TradierBalances, TradierOrder, TradierPosition
+from .errors import TradierError, TradierProtocolError, TradierUnsupportedOrderError
+from .schemas import MAX_MAGNITUDE, Number, TradierBalances, TradierOrder, TradierPosition, wire_decimal
 
 __all__ = [
     "EVENT_KINDS",
@@ -35,6 +38,7 @@ __all__ = [
     "order_status",
     "parse_timestamp",
     "position",
+    "typed_parser",
 ]
 
 SIDE_TO_TRADIER = {OrderSide.BUY: "buy", OrderSide.SELL: "sell", OrderSide.SELL_SHORT: "sell_short",
@@ -60,12 +64,42 @@ EVENT_KINDS = {"open": K.NEW, "pending": K.PENDING_NEW, "submitted": K.PENDING_N
 
 _DATETIME = TypeAdapter(datetime)
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
+
+def typed_parser(parse: Callable[P, R]) -> Callable[P, R]:
+    """Turn any failure to read a hostile or malformed payload into TradierProtocolError (never a crash)."""
+
+    @functools.wraps(parse)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except TradierError:
+            raise
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
+            # The type only: a validation message would echo the broker's values into logs.
+            raise TradierProtocolError(f"{parse.__name__}: unreadable payload ({type(error).__name__})") from None
+
+    return wrapper
+
+
+def _in_range(value: Decimal, what: str, *, signed: bool = True) -> Decimal:
+    """A figure computed from wire numbers, refused when it is out of range (or negative when it may not be)."""
+    if not value.is_finite() or abs(value) >= MAX_MAGNITUDE or (not signed and value < 0):
+        raise TradierProtocolError(f"{what} out of range: {value}")
+    return value
+
+
+@typed_parser
 def parse_timestamp(value: str) -> datetime:
     """An ISO 8601 timestamp (`…Z` with milliseconds, or an offset) as aware UTC."""
-    parsed = _DATETIME.validate_python(value)
+    try:
+        parsed = _DATETIME.validate_python(value)
+    except ValidationError:
+        raise TradierProtocolError(f"not a timestamp: {str(value)[:40]!r}") from None
     if parsed.tzinfo is None:
-        raise TradierProtocolError(f"timestamp without offset: {value!r}")
+        raise TradierProtocolError(f"timestamp without offset: {str(value)[:40]!r}")
     return parsed.astimezone(UTC)
 
 
@@ -74,14 +108,14 @@ def ts_or_none(value: str | None) -> datetime | None:
 
 
 def decimal_or_none(value: Number | None) -> Decimal | None:
-    """A wire number as Decimal: floats through their shortest repr (150.1 is 150.1, not 150.099999...)."""
+    """A wire number as Decimal: floats through their shortest repr (150.1 is 150.1, not 150.099999...).
+    NaN, infinities and numbers out of range are refused, not read as absent."""
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    except InvalidOperation:
-        raise TradierProtocolError(f"not a number: {value!r}") from None
-    return number.normalize() if number.is_finite() else None
+        return wire_decimal(value).normalize()
+    except ValueError:
+        raise TradierProtocolError(f"not a number within range: {str(value)[:40]!r}") from None
 
 
 def dec(value: Number | None) -> Decimal:
@@ -107,12 +141,15 @@ def _price_of(order: TradierOrder, kinds: tuple[str, ...], value: Number | None)
     return number if order.type in kinds and number else None
 
 
+@typed_parser
 def order_snapshot(order: TradierOrder) -> OrderSnapshot:
     """The domain's view of a Tradier order; the client order id is its tag (its id when untagged)."""
-    filled = dec(order.exec_quantity)
+    quantity, filled = _in_range(dec(order.quantity), "quantity", signed=False), dec(order.exec_quantity)
+    if filled < 0 or filled > quantity > 0:
+        raise TradierProtocolError(f"order {order.id}: exec_quantity {filled} outside 0..{quantity}")
     return OrderSnapshot(
         broker_order_id=str(order.id), client_order_id=order.tag or str(order.id), status=order_status(order),
-        symbol=order.symbol, quantity=dec(order.quantity), filled_quantity=filled,
+        symbol=order.symbol, quantity=quantity, filled_quantity=filled,
         filled_avg_price=decimal_or_none(order.avg_fill_price) if filled > 0 else None,
         limit_price=_price_of(order, ("limit", "stop_limit"), order.price),
         stop_price=_price_of(order, ("stop", "stop_limit"), order.stop_price),
@@ -191,10 +228,11 @@ def side_of(order: TradierOrder) -> OrderSide:
     return side
 
 
+@typed_parser
 def position(wire: TradierPosition) -> Position:
     """A position; Tradier gives cost basis, not price (market value needs a quote, left at 0)."""
     qty = dec(wire.quantity)
-    avg = abs(dec(wire.cost_basis) / qty) if qty else Decimal("0")
+    avg = _in_range(abs(dec(wire.cost_basis) / qty) if qty else Decimal("0"), "average price")
     return Position(symbol=wire.symbol, quantity=qty, avg_entry_price=avg)
 
 
@@ -205,12 +243,13 @@ def _buying_power(wire: TradierBalances) -> Decimal:
     return dec((wire.cash or {}).get("cash_available"))
 
 
+@typed_parser
 def broker_account(wire: TradierBalances, positions: list[TradierPosition], connection_id: str,
                    at: datetime | None = None) -> BrokerAccount:
     """Balances and positions; `pdt` accounts are margin accounts flagged as pattern day traders."""
     margin = wire.account_type in ("margin", "pdt")
     cash = dec(wire.total_cash)
-    settled = cash - dec((wire.cash or {}).get("unsettled_funds")) if wire.cash else cash
+    settled = _in_range(cash - dec((wire.cash or {}).get("unsettled_funds")) if wire.cash else cash, "settled cash")
     return BrokerAccount(
         account_id=wire.account_number, connection_id=connection_id, account_number=wire.account_number,
         account_type=AccountType.MARGIN if margin else AccountType.CASH, cash=cash, settled_cash=settled,

@@ -2,18 +2,24 @@
 
 Tradier's JSON is converted from XML: a collection of one is an object instead of a one-element list,
 and an empty collection is the string "null". Numbers are JSON numbers; conversion to Decimal (through
-their shortest repr, never binary floats) lives in parsing.py.
+their shortest repr, never binary floats) lives in parsing.py. The quantities and prices of orders and
+events (`Amount`) are checked here already: a negative, non-finite or out-of-range one fails validation.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from domain.broker_integration.rules.validation import decimal_places
 
 from .errors import TradierAmbiguousOutcomeError, TradierProtocolError
 
 __all__ = [
+    "MAX_MAGNITUDE",
+    "MAX_SCALE",
     "Number",
     "TradierAccessToken",
     "TradierAccountEvent",
@@ -23,11 +29,46 @@ __all__ = [
     "TradierPosition",
     "TradierProfileAccount",
     "TradierQuote",
+    "in_range",
     "items",
     "validated",
+    "wire_decimal",
 ]
 
 Number = float | int | str  # Tradier sends JSON numbers; strings are tolerated
+# Bounds of a number we accept from Tradier: beyond them it is garbage, not a quantity, a price or a balance.
+MAX_MAGNITUDE = Decimal(10) ** 15
+MAX_SCALE = 28  # balances come with up to 24 places; Decimal keeps 28 digits
+
+
+def wire_decimal(value: Number) -> Decimal:
+    """A wire number as Decimal: floats through their shortest repr (150.1 is 150.1, not 150.099999...);
+    ValueError when it is not a finite number within range."""
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"not a number: {str(value)[:40]!r}") from None
+    if not in_range(number):
+        raise ValueError(f"number out of range: {str(value)[:40]!r}")
+    return Decimal(0) if number.is_zero() else number
+
+
+def in_range(number: Decimal) -> bool:
+    """Whether a decimal is finite, below MAX_MAGNITUDE and at most MAX_SCALE places (checked without
+    arithmetic: abs() of 1e9999999999 overflows the decimal context)."""
+    if not number.is_finite():
+        return False
+    return number.is_zero() or (number.adjusted() < MAX_MAGNITUDE.adjusted() and decimal_places(number) <= MAX_SCALE)
+
+
+def _non_negative(value: Number | None) -> Number | None:
+    if value is not None and value != "" and not isinstance(value, bool) and wire_decimal(value) < 0:
+        raise ValueError("negative quantity or price")
+    return value
+
+
+# Quantities and prices of orders and events: never negative (a short position is a side, not a sign).
+Amount = Annotated[Number, AfterValidator(_non_negative)]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,16 +114,16 @@ class TradierOrder(_Wire):
     type: str
     symbol: str
     side: str
-    quantity: Number
+    quantity: Amount
     status: str
     duration: str | None = None
-    price: Number | None = None
-    stop_price: Number | None = None
-    avg_fill_price: Number | None = None
-    exec_quantity: Number | None = None
-    last_fill_price: Number | None = None
-    last_fill_quantity: Number | None = None
-    remaining_quantity: Number | None = None
+    price: Amount | None = None
+    stop_price: Amount | None = None
+    avg_fill_price: Amount | None = None
+    exec_quantity: Amount | None = None
+    last_fill_price: Amount | None = None
+    last_fill_quantity: Amount | None = None
+    remaining_quantity: Amount | None = None
     create_date: str | None = None
     transaction_date: str | None = None
     reason_description: str | None = None
@@ -104,14 +145,14 @@ class TradierAccountEvent(_Wire):
     tag: str | None = None
     account: str | None = None
     parent_id: int | str | None = None
-    price: Number | None = None
-    stop_price: Number | None = None
-    avg_fill_price: Number | None = None
-    exec_quantity: Number | None = None
-    executed_quantity: Number | None = None  # the older reference page's name
-    last_fill_quantity: Number | None = None
-    last_fill_price: Number | None = None
-    remaining_quantity: Number | None = None
+    price: Amount | None = None
+    stop_price: Amount | None = None
+    avg_fill_price: Amount | None = None
+    exec_quantity: Amount | None = None
+    executed_quantity: Amount | None = None  # the older reference page's name
+    last_fill_quantity: Amount | None = None
+    last_fill_price: Amount | None = None
+    remaining_quantity: Amount | None = None
     create_date: str | None = None
     transaction_date: str | None = None
 

@@ -260,3 +260,9 @@ def test_stream_frames(frames: list[str | bytes], good: dict[str, Any]) -> None:
     for item in items:
         if isinstance(item, AlpacaTradeUpdate):
             check(lambda item=item: parsing.trade_event(item, "c1"))
+
+
+@pytest.mark.parametrize("value", ["1e9999999999", "-1e9999999999", "1e-9999999999", "1E+400"])
+def test_a_decimal_beyond_any_context_is_a_protocol_error_not_an_overflow(value: str) -> None:
+    with pytest.raises(AlpacaProtocolError):
+        parsing.decimal_or_none(value)
