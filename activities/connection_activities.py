@@ -388,7 +388,6 @@ class ConnectionActivities:
         except BrokerError as exc:
             raise ApplicationError(f"trade stream: {_why(exc)}", type=type(exc).__name__) from exc
 
-
     async def _open_orders_at(self, connection_id: str) -> dict[str, str]:
         """The orders our database holds as open (sent, not ended) at a connection: broker id -> client id."""
         statuses = [s for s in OrderStatus if not s.is_terminal and s is not OrderStatus.INITIALIZED]
