@@ -140,9 +140,9 @@ def decimal_or_none(value: str | float | int | None) -> Decimal | None:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise AlpacaProtocolError(f"not a decimal: {str(value)[:40]!r}") from None
-    # The exponent is checked before any arithmetic: abs() of 1e9999999999 itself raises decimal.Overflow.
-    if (not number.is_finite() or number.adjusted() >= 15 or abs(number) >= _MAX_MAGNITUDE
-            or decimal_places(number) > _MAX_SCALE):
+    # No arithmetic on an unchecked number: abs() of 1e9999999999 raises decimal.Overflow (and of 1e-9999999999
+    # Underflow, when a library has trapped it), so the magnitude is read from the exponent.
+    if not number.is_finite() or number.adjusted() >= _MAX_MAGNITUDE.adjusted() or decimal_places(number) > _MAX_SCALE:
         raise AlpacaProtocolError(f"decimal out of range: {str(value)[:40]!r}")
     return number
 

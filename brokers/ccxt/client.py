@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import decimal
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -77,9 +79,13 @@ class CcxtClient:
         return f"CcxtClient({self.config.exchange_id})"
 
     async def call(self, what: str, make: Callable[[], Awaitable[T]], *, write: bool = False) -> T:
-        """Await `make()`; ccxt's exceptions become the adapter's (a write's lost answer is ambiguous)."""
+        """Await `make()`; ccxt's exceptions become the adapter's (a write's lost answer is ambiguous).
+
+        ccxt's precision code changes the current decimal context in place (ROUND_HALF_UP, Underflow
+        trapped): the call runs in a task of its own with a fresh context, so ours stays as it was.
+        """
         try:
-            return await make()
+            return await asyncio.create_task(_in_own_decimal_context(make))
         except CcxtError:
             raise
         except ccxt.BaseError as exc:
@@ -104,3 +110,8 @@ class CcxtClient:
             await self.exchange.close()
         except Exception as exc:  # closing must not fail the caller
             log.info("ccxt: close failed (%s)", type(exc).__name__)
+
+
+async def _in_own_decimal_context(make: Callable[[], Awaitable[T]]) -> T:
+    decimal.setcontext(decimal.Context())  # this task's context only (decimal's context is a context variable)
+    return await make()

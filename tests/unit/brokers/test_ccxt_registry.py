@@ -44,3 +44,23 @@ def test_capabilities_are_honest() -> None:
                        asset_class="CRYPTO", order_type="STOP_LIMIT", price="60000.01", stop_price="59999.99",
                        execution_params=ExecutionParameters(time_in_force="FOK"))
     assert capability_problems(fine, caps) == []
+
+
+async def test_a_ccxt_call_leaves_our_decimal_context_as_it_was() -> None:
+    """ccxt's precision code sets ROUND_HALF_UP and traps Underflow on the current context: not on ours."""
+    import decimal
+
+    from brokers.ccxt.client import CcxtClient
+    from brokers.ccxt.config import CcxtConfig
+
+    class Exchange:
+        async def fetch_balance(self) -> dict[str, object]:
+            context = decimal.getcontext()  # what ccxt.base.decimal_to_precision does
+            context.traps[decimal.Underflow] = True
+            context.rounding = decimal.ROUND_HALF_UP
+            return {"total": {}}
+
+    client = CcxtClient(CcxtConfig(), None, None, exchange=Exchange())
+    assert await client.call("fetch_balance", client.exchange.fetch_balance) == {"total": {}}
+    ours = decimal.getcontext()
+    assert ours.rounding == decimal.ROUND_HALF_EVEN and not ours.traps[decimal.Underflow]
