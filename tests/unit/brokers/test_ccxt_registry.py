@@ -60,6 +60,7 @@ async def test_a_ccxt_call_leaves_our_decimal_context_as_it_was() -> None:
             context.rounding = decimal.ROUND_HALF_UP
             return {"total": {}}
 
+    decimal.setcontext(decimal.Context())  # this test's own context, whatever earlier tests left behind
     client = CcxtClient(CcxtConfig(), None, None, exchange=Exchange())
     assert await client.call("fetch_balance", client.exchange.fetch_balance) == {"total": {}}
     ours = decimal.getcontext()
