@@ -226,6 +226,8 @@ class OrderActivities:
             account = await gateway.get_account(order.account_id)
             reference = await gateway.latest_price(order.symbol)
         except BrokerError as exc:
+            if isinstance(exc, BrokerAuthenticationError):  # forget this worker's (expired) session
+                self._sessions.invalidate(order.connection_id)
             raise broker_failure(exc) from exc
         price, fees = _price_and_fees(gateway, order, reference)
         if price <= 0 and (order.side.is_buy or order.side is OrderSide.SELL_SHORT):
@@ -299,6 +301,9 @@ class OrderActivities:
             executions = await gateway.executions_since(request.since) if request.since else []
             fees = await gateway.fees_since(request.since) if request.since else []
         except BrokerError as exc:
+            # A 401 (a token the supervisor has refreshed since): forget this worker's session, as a submit does.
+            if isinstance(exc, BrokerAuthenticationError):
+                self._sessions.invalidate(request.connection_id)
             raise broker_failure(exc) from exc
         ids = set(request.broker_order_ids) | {s.broker_order_id for s in replaced}
         ids |= {snapshot.broker_order_id} if snapshot else set()
@@ -345,6 +350,8 @@ class OrderActivities:
         try:
             await gateway.cancel_order(request.broker_order_id)
         except BrokerError as exc:
+            if isinstance(exc, BrokerAuthenticationError):
+                self._sessions.invalidate(request.connection_id)
             raise broker_failure(exc) from exc
 
     @activity.defn
