@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import ParamSpec, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from brokers import parsing_support
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AccountType, OrderSide, OrderType, TimeInForce
 from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, TradeEvent, TradeEventKind
-from domain.broker_integration.rules.validation import decimal_places
+from domain.broker_integration.rules.validation import decimal_in_range
 from domain.broker_integration.value_objects import BrokerOrder, ExecutionReport
 
-from .errors import AlpacaError, AlpacaProtocolError, AlpacaUnsupportedOrderError
+from .errors import AlpacaProtocolError, AlpacaUnsupportedOrderError
 from .schemas import (
     AlpacaAccount,
     AlpacaFillActivity,
@@ -84,28 +82,11 @@ EVENT_KINDS = {"new": K.NEW, "accepted": K.ACCEPTED, "pending_new": K.PENDING_NE
 
 _DATETIME = TypeAdapter(datetime)
 _REPLACEMENT = re.compile(r"^(?P<root>.+)~r[0-9a-f]{10}$")
-# Bounds of a number we accept from the broker: beyond them it is garbage, not a quantity or a price.
-_MAX_MAGNITUDE = Decimal(10) ** 15
+# Places of a number we accept from the broker (its magnitude bound is the domain's): beyond them it is garbage.
 _MAX_SCALE = 28  # Alpaca averages carry many places (seen: 25); Decimal keeps 28 digits
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def typed_parser(parse: Callable[P, R]) -> Callable[P, R]:
-    """Turn any failure to read a hostile or malformed payload into AlpacaProtocolError (never a crash)."""
-
-    @functools.wraps(parse)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return parse(*args, **kwargs)
-        except AlpacaError:
-            raise
-        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
-            # The type only: a validation message would echo the broker's values into logs.
-            raise AlpacaProtocolError(f"{parse.__name__}: unreadable payload ({type(error).__name__})") from None
-
-    return wrapper
+# Any failure to read a hostile or malformed payload becomes AlpacaProtocolError (never a crash).
+typed_parser = parsing_support.typed_parser(AlpacaProtocolError)
 
 
 def _non_negative(value: Decimal | None, what: str) -> Decimal | None:
@@ -140,11 +121,9 @@ def decimal_or_none(value: str | float | int | None) -> Decimal | None:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise AlpacaProtocolError(f"not a decimal: {str(value)[:40]!r}") from None
-    # No arithmetic on an unchecked number: abs() of 1e9999999999 raises decimal.Overflow (and of 1e-9999999999
-    # Underflow, when a library has trapped it), so the magnitude is read from the exponent.
-    if not number.is_finite() or number.adjusted() >= _MAX_MAGNITUDE.adjusted() or decimal_places(number) > _MAX_SCALE:
+    if not decimal_in_range(number, max_scale=_MAX_SCALE):
         raise AlpacaProtocolError(f"decimal out of range: {str(value)[:40]!r}")
-    return number
+    return Decimal(0) if number.is_zero() else number  # 0E-50 is zero, not a number with 50 places
 
 
 def format_decimal(value: Decimal) -> str:

@@ -6,22 +6,21 @@ for the 8-decimal quantities and prices of crypto spot markets.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
+from brokers import parsing_support
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AccountType, AssetClass, OrderSide, OrderType, TimeInForce
 from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderSnapshot, TradeEventKind
-from domain.broker_integration.rules.validation import decimal_places
+from domain.broker_integration.rules.validation import decimal_in_range
 from domain.broker_integration.value_objects import BrokerOrder, ExecutionReport
 
 from .client import MarketRules
-from .errors import CcxtError, CcxtOrderNotFoundError, CcxtProtocolError, CcxtUnsupportedOrderError
+from .errors import CcxtOrderNotFoundError, CcxtProtocolError, CcxtUnsupportedOrderError
 
 __all__ = [
     "CLIENT_ID_PATTERNS",
@@ -54,38 +53,13 @@ K = TradeEventKind
 EVENT_KINDS = {S.CANCELED: K.CANCELED, S.EXPIRED: K.EXPIRED, S.REJECTED: K.REJECTED, S.ACCEPTED: K.NEW,
                S.PENDING_CANCEL: K.PENDING_CANCEL}
 _SEPARATOR = "@"
-# Bounds of a number we accept from the exchange: beyond them it is garbage, not an amount, a price or a balance.
-MAX_MAGNITUDE = Decimal(10) ** 15
+# Places of a number we accept from the exchange (its magnitude bound is the domain's): beyond them it is garbage.
 MAX_SCALE = 28
 # Epoch milliseconds we accept: 1970 up to the year 9999 (datetime's range).
 _MAX_MILLIS = 253_402_300_799_999
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def typed_parser(parse: Callable[P, R]) -> Callable[P, R]:
-    """Turn any failure to read a hostile or malformed structure into CcxtProtocolError (never a crash)."""
-
-    @functools.wraps(parse)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return parse(*args, **kwargs)
-        except CcxtError:
-            raise
-        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
-            # The type only: a validation message would echo the exchange's values into logs.
-            raise CcxtProtocolError(f"{parse.__name__}: unreadable answer ({type(error).__name__})") from None
-
-    return wrapper
-
-
-def _in_range(number: Decimal) -> bool:
-    """Finite, below MAX_MAGNITUDE, at most MAX_SCALE places; checked without arithmetic (abs() of
-    1e9999999999 overflows the decimal context)."""
-    if not number.is_finite():
-        return False
-    return number.is_zero() or (number.adjusted() < MAX_MAGNITUDE.adjusted() and decimal_places(number) <= MAX_SCALE)
+# Any failure to read a hostile or malformed structure becomes CcxtProtocolError (never a crash).
+typed_parser = parsing_support.typed_parser(CcxtProtocolError, what="answer")
 
 
 def dec(value: Any) -> Decimal | None:
@@ -99,7 +73,7 @@ def dec(value: Any) -> Decimal | None:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
     except (ArithmeticError, ValueError):
         raise CcxtProtocolError(f"not a number: {str(value)[:40]!r}") from None
-    if not _in_range(number):
+    if not decimal_in_range(number, max_scale=MAX_SCALE):
         raise CcxtProtocolError(f"number out of range: {str(value)[:40]!r}")
     return Decimal(0) if number.is_zero() else number
 
@@ -114,7 +88,7 @@ def _amount(value: Any, what: str) -> Decimal | None:
 
 def _checked(value: Decimal, what: str) -> Decimal:
     """A figure computed from the exchange's numbers, refused when out of range."""
-    if not _in_range(value):
+    if not decimal_in_range(value, max_scale=MAX_SCALE):
         raise CcxtProtocolError(f"{what} out of range: {value}")
     return value
 

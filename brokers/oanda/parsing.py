@@ -6,25 +6,24 @@ Forex symbols: the domain's unified `EUR/USD`, OANDA's instrument `EUR_USD`. Uni
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from brokers import parsing_support
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AccountType, AssetClass, OrderSide, OrderType, TimeInForce
 from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, TradeEventKind
 from domain.broker_integration.rules.assets import forex_pair
-from domain.broker_integration.rules.validation import decimal_places
+from domain.broker_integration.rules.validation import decimal_in_range
 from domain.broker_integration.value_objects import BrokerOrder, ExecutionReport
 
-from .errors import OandaError, OandaProtocolError, OandaUnsupportedOrderError
+from .errors import OandaProtocolError, OandaUnsupportedOrderError
 from .schemas import OandaAccountSummary, OandaOrder, OandaPosition, OandaTransaction
 
 __all__ = [
@@ -63,41 +62,16 @@ K = TradeEventKind
 # ORDER_CANCEL reasons as outcomes: a replaced order lives on under its replacement (REPLACED, not CANCELED).
 CANCEL_KINDS = {"TIME_IN_FORCE_EXPIRED": K.EXPIRED, "CLIENT_REQUEST_REPLACED": K.REPLACED}
 _DATETIME = TypeAdapter(datetime)
-# Bounds of a number we accept from OANDA: beyond them it is garbage, not units, a price or a balance.
-MAX_MAGNITUDE = Decimal(10) ** 15
+# Places of a number we accept from OANDA (its magnitude bound is the domain's): beyond them it is garbage.
 MAX_SCALE = 28
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def typed_parser(parse: Callable[P, R]) -> Callable[P, R]:
-    """Turn any failure to read a hostile or malformed payload into OandaProtocolError (never a crash)."""
-
-    @functools.wraps(parse)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return parse(*args, **kwargs)
-        except OandaError:
-            raise
-        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
-            # The type only: a validation message would echo the broker's values into logs.
-            raise OandaProtocolError(f"{parse.__name__}: unreadable payload ({type(error).__name__})") from None
-
-    return wrapper
-
-
-def in_range(number: Decimal) -> bool:
-    """Finite, below MAX_MAGNITUDE, at most MAX_SCALE places; checked without arithmetic (abs() of
-    1e9999999999 overflows the decimal context)."""
-    if not number.is_finite():
-        return False
-    return number.is_zero() or (number.adjusted() < MAX_MAGNITUDE.adjusted() and decimal_places(number) <= MAX_SCALE)
+# Any failure to read a hostile or malformed payload becomes OandaProtocolError (never a crash).
+typed_parser = parsing_support.typed_parser(OandaProtocolError)
 
 
 def _checked(value: Decimal, what: str, *, signed: bool = True) -> Decimal:
     """A figure read or computed from wire numbers, refused when out of range (or negative when it may not be)."""
-    if not in_range(value) or (not signed and value < 0):
+    if not decimal_in_range(value, max_scale=MAX_SCALE) or (not signed and value < 0):
         raise OandaProtocolError(f"{what} out of range: {value}")
     return value
 
@@ -141,7 +115,7 @@ def decimal_or_none(value: str | None) -> Decimal | None:
         number = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         raise OandaProtocolError(f"not a decimal: {str(value)[:40]!r}") from None
-    if not in_range(number):
+    if not decimal_in_range(number, max_scale=MAX_SCALE):
         raise OandaProtocolError(f"not a finite decimal within range: {str(value)[:40]!r}")
     return Decimal(0) if number.is_zero() else number
 

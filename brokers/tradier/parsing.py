@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import ParamSpec, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from brokers import parsing_support
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AccountType, AssetClass, OrderSide, OrderType, TimeInForce
 from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, TradeEventKind
+from domain.broker_integration.rules.validation import decimal_in_range
 from domain.broker_integration.value_objects import BrokerOrder
 
-from .errors import TradierError, TradierProtocolError, TradierUnsupportedOrderError
-from .schemas import MAX_MAGNITUDE, Number, TradierBalances, TradierOrder, TradierPosition, wire_decimal
+from .errors import TradierProtocolError, TradierUnsupportedOrderError
+from .schemas import Number, TradierBalances, TradierOrder, TradierPosition, wire_decimal
 
 __all__ = [
     "EVENT_KINDS",
@@ -64,29 +63,13 @@ EVENT_KINDS = {"open": K.NEW, "pending": K.PENDING_NEW, "submitted": K.PENDING_N
 
 _DATETIME = TypeAdapter(datetime)
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def typed_parser(parse: Callable[P, R]) -> Callable[P, R]:
-    """Turn any failure to read a hostile or malformed payload into TradierProtocolError (never a crash)."""
-
-    @functools.wraps(parse)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return parse(*args, **kwargs)
-        except TradierError:
-            raise
-        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
-            # The type only: a validation message would echo the broker's values into logs.
-            raise TradierProtocolError(f"{parse.__name__}: unreadable payload ({type(error).__name__})") from None
-
-    return wrapper
+# Any failure to read a hostile or malformed payload becomes TradierProtocolError (never a crash).
+typed_parser = parsing_support.typed_parser(TradierProtocolError)
 
 
 def _in_range(value: Decimal, what: str, *, signed: bool = True) -> Decimal:
     """A figure computed from wire numbers, refused when it is out of range (or negative when it may not be)."""
-    if not value.is_finite() or abs(value) >= MAX_MAGNITUDE or (not signed and value < 0):
+    if not decimal_in_range(value) or (not signed and value < 0):
         raise TradierProtocolError(f"{what} out of range: {value}")
     return value
 

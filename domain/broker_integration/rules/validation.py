@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "capability_problems",
+    "decimal_in_range",
     "decimal_places",
     "execution_params_problems",
     "order_shape_problems",
@@ -47,6 +48,20 @@ def decimal_places(number: Decimal) -> int:
     return max(0, -(exponent + zeros))
 
 
+def decimal_in_range(number: Decimal, *, max_scale: int | None = None) -> bool:
+    """Whether `number` is finite, below 10^15 in size and (given `max_scale`) has at most that many places.
+
+    Read from the exponent, never by arithmetic: abs() of 1e9999999999 raises decimal.Overflow (and of
+    1e-9999999999 Underflow, when trapped), so a hostile number is refused instead of crashing the caller.
+    Zero is in range whatever its exponent.
+    """
+    if not number.is_finite():
+        return False
+    if number.is_zero():
+        return True
+    return number.adjusted() < _MAX_DECIMAL.adjusted() and (max_scale is None or decimal_places(number) <= max_scale)
+
+
 def positive_decimal_problem(field: str, value: Any) -> Problem | None:
     """A problem if `value` is not a positive, finite decimal number."""
     number = to_decimal(value)
@@ -57,7 +72,7 @@ def positive_decimal_problem(field: str, value: Any) -> Problem | None:
     if number <= 0:
         return Problem(field, f"must be greater than 0, got {value!r}")
     # Beyond these no real order lies, and PostgreSQL's numeric could not store it: refuse, do not crash later.
-    if number >= _MAX_DECIMAL or decimal_places(number) > _MAX_SCALE:
+    if not decimal_in_range(number, max_scale=_MAX_SCALE):
         return Problem(field, f"must be below 10^15 with at most {_MAX_SCALE} decimal places")
     return None
 
