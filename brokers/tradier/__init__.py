@@ -1,4 +1,5 @@
-"""The Tradier brokerage API v1 adapter: TradierGateway implements the domain's BrokerGateway port."""
+"""The Tradier brokerage API v1 adapter: TradierGateway implements the domain's BrokerGateway port (equities and
+equity options; bracket/OCO/OTO groups as Tradier's otoco/oco/oto classes)."""
 
 from .config import TradierConfig, credentials_from_env
 from .errors import (
@@ -9,6 +10,7 @@ from .errors import (
     TradierInsufficientFundsError,
     TradierOrderNotCancelableError,
     TradierOrderNotFoundError,
+    TradierPositionEffectError,
     TradierProtocolError,
     TradierRateLimitedError,
     TradierRejectedError,
@@ -31,6 +33,7 @@ __all__ = [
     "TradierInsufficientFundsError",
     "TradierOrderNotCancelableError",
     "TradierOrderNotFoundError",
+    "TradierPositionEffectError",
     "TradierProtocolError",
     "TradierRateLimitedError",
     "TradierRejectedError",

@@ -68,6 +68,9 @@ class TradierConfig(BaseModel):
     # Heartbeats come about once a minute; this long without any frame means the socket is dead.
     stream_idle_timeout: float = Field(default=150.0, gt=0)
     gap_margin_seconds: float = Field(default=5.0, ge=0)
+    # Bracket/OCO/OTO groups as Tradier's own otoco/oco/oto classes (the capability `supports_order_classes`);
+    # False leaves them to brokerflow's emulation with one order per leg.
+    native_order_groups: bool = True
 
     @property
     def api_url(self) -> str:

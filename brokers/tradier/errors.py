@@ -9,7 +9,8 @@ Exception tree (domain parent in brackets)::
     │   ├── TradierInsufficientFundsError     400 "buying power"
     │   ├── TradierOrderNotCancelableError    400 "order already in finalized state"
     │   ├── TradierDuplicateTagError          [BrokerDuplicateOrderError]  found by lookup before placing
-    │   └── TradierUnsupportedOrderError      refused before sending (what Tradier cannot do)
+    │   ├── TradierUnsupportedOrderError      refused before sending (what Tradier cannot do)
+    │   └── TradierPositionEffectError        refused before sending: an option side the position does not fit
     ├── TradierOrderNotFoundError             [BrokerOrderNotFoundError]    404, 400 "not found"
     ├── TradierRateLimitedError               [BrokerRateLimitedError]      429, with retry_after
     ├── TradierUnavailableError               [BrokerUnavailableError]      5xx, connect failures: nothing done
@@ -41,6 +42,7 @@ __all__ = [
     "TradierInsufficientFundsError",
     "TradierOrderNotCancelableError",
     "TradierOrderNotFoundError",
+    "TradierPositionEffectError",
     "TradierProtocolError",
     "TradierRateLimitedError",
     "TradierRejectedError",
@@ -89,6 +91,11 @@ class TradierDuplicateTagError(TradierRejectedError, BrokerDuplicateOrderError):
 
 class TradierUnsupportedOrderError(TradierRejectedError):
     """The order or change uses something Tradier does not offer; refused before sending."""
+
+
+class TradierPositionEffectError(TradierRejectedError):
+    """An option order whose side does not fit the account's position in the contract (it would cross through
+    zero, or sell what is not held); refused before sending."""
 
 
 class TradierOrderNotFoundError(TradierError, BrokerOrderNotFoundError):

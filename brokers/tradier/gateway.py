@@ -1,4 +1,5 @@
-"""TradierGateway: the domain's BrokerGateway port over Tradier's brokerage API v1 (equities)."""
+"""TradierGateway: the domain's BrokerGateway port over Tradier's brokerage API v1 (equities and equity options),
+with bracket/OCO/OTO groups held by Tradier itself (its otoco/oco/oto classes)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from websockets.exceptions import WebSocketException
 
 from domain.broker_integration.entities import BrokerAccount, Position
 from domain.broker_integration.enums import AssetClass, AuthMethod, OrderType, TimeInForce
+from domain.broker_integration.order_groups import LegRole, OrderGroupRequest, leg_client_order_id
 from domain.broker_integration.order_state import OrderStatus
 from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, SessionInfo, TradeEvent, is_transient
 from domain.broker_integration.value_objects import (
@@ -25,7 +27,7 @@ from domain.broker_integration.value_objects import (
     FeeReport,
 )
 
-from . import parsing
+from . import groups, options, parsing
 from .client import TradierClient
 from .config import TradierConfig
 from .errors import (
@@ -40,6 +42,7 @@ from .feed import AccountEventFeed
 from .fills import FillLedger, OrderInfo
 from .schemas import (
     TradierBalances,
+    TradierGroupOrder,
     TradierOrder,
     TradierOrderAck,
     TradierPosition,
@@ -58,7 +61,7 @@ TRADIER_CAPABILITIES = BrokerCapabilities(
     broker=BROKER_NAME,
     order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT}),
     time_in_force=frozenset({TimeInForce.DAY, TimeInForce.GTC}),
-    asset_classes=frozenset({AssetClass.EQUITY}),
+    asset_classes=frozenset({AssetClass.EQUITY, AssetClass.OPTION}),
     auth_methods=frozenset({AuthMethod.OAUTH2}),
     supports_fractional=False,
     supports_extended_hours=False,
@@ -67,6 +70,7 @@ TRADIER_CAPABILITIES = BrokerCapabilities(
     supports_trail_percent=False,
     replace_keeps_id=True,
     supports_replace_quantity=False,
+    supports_order_classes=True,  # otoco / oco / oto (brokers/tradier/groups.py)
 )
 _TRANSPORT_ERRORS = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, WebSocketException, OSError, TimeoutError)
 
@@ -83,6 +87,7 @@ class TradierGateway:
         self._session = TradierSession(connection_id, self.config, credentials, transport)
         self._ws_connect = ws_connect
         self._orders: dict[str, OrderInfo] = {}
+        self._parents: dict[str, str] = {}  # a group leg's order id -> the group's
         self.ledger = FillLedger(connection_id)
         self._feeds: list[AccountEventFeed] = []
 
@@ -91,8 +96,11 @@ class TradierGateway:
         return BROKER_NAME
 
     def capabilities(self) -> BrokerCapabilities:
-        """Equities; market, limit, stop, stop-limit; DAY and GTC; modify in place (prices only); OAuth."""
-        return TRADIER_CAPABILITIES
+        """Equities and options; market, limit, stop, stop-limit; DAY and GTC; modify in place (prices only);
+        bracket/OCO/OTO as Tradier's own classes unless the config turns them off; OAuth."""
+        if self.config.native_order_groups:
+            return TRADIER_CAPABILITIES
+        return TRADIER_CAPABILITIES.model_copy(update={"supports_order_classes": False})
 
     async def authenticate(self, credentials: ConnectionCredentials) -> SessionInfo:
         """Verify the token with GET /v1/user/profile; its accounts (or the pinned one) are the session's."""
@@ -110,29 +118,53 @@ class TradierGateway:
         return await self._session.account(account)
 
     def _remember(self, wire: TradierOrder, account: str) -> OrderSnapshot:
-        snapshot = parsing.order_snapshot(wire)
+        snapshot = options.report_snapshot(wire)  # an option order is named by its contract
         self._orders[snapshot.broker_order_id] = OrderInfo(snapshot.broker_order_id, snapshot.client_order_id,
-                                                           wire.symbol, parsing.side_of(wire), account,
+                                                           snapshot.symbol, options.report_side(wire), account,
                                                            snapshot.quantity)
         return snapshot
 
-    async def _orders_of(self, account: str) -> list[TradierOrder]:
+    async def _listed(self, account: str) -> tuple[str, list[object]]:
         path = f"/v1/accounts/{quote(account, safe='')}/orders"
         payload = await (await self.client()).send("GET", path, params={"includeTags": "true"})
-        return [validated(TradierOrder, o, f"GET {path}") for o in items(payload, "orders", "order")]
+        return path, items(payload, "orders", "order")
+
+    async def _orders_of(self, account: str) -> list[TradierOrder]:
+        """The account's orders; an oto/oco/otoco group counts as its legs (they are the orders that trade)."""
+        path, listed = await self._listed(account)
+        found: list[TradierOrder] = []
+        for raw in listed:
+            if groups.is_group(raw):
+                found += self._legs_of(validated(TradierGroupOrder, raw, f"GET {path}"))
+            else:
+                found.append(validated(TradierOrder, raw, f"GET {path}"))
+        return found
+
+    def _legs_of(self, parent: TradierGroupOrder) -> list[TradierOrder]:
+        legs = groups.leg_wires(parent)
+        self._parents.update({str(leg.id): str(parent.id) for leg in legs})
+        return legs
 
     async def submit_order(self, order: BrokerOrder) -> OrderSnapshot:
         """POST the form with the client order id as `tag`, after making sure no order carries the tag yet.
 
         Tradier does not refuse a repeated tag, so the lookup is what keeps a resubmission to one order.
         """
-        form = parsing.order_form(order)  # refuses what Tradier cannot do before anything is sent
+        option = order.asset_class is AssetClass.OPTION
+        # Refuse what Tradier cannot do before anything is sent.
+        form = None if option else parsing.order_form(order)
+        if option:
+            options.check_option_order(order)
         account = await self._account(order.account_id)
         existing = await self._by_tag(account, order.client_order_id)
         if existing is not None:
-            if existing.symbol != order.symbol or parsing.dec(existing.quantity) != order.quantity:
+            found = self._remember(existing, account)
+            if found.symbol != order.symbol or found.quantity != order.quantity:
                 raise TradierDuplicateTagError(f"tag {order.client_order_id} is already used by order {existing.id}")
-            return self._remember(existing, account)
+            return found
+        if form is None:  # buy/sell to open or to close: from the position in the contract now
+            held = await self._held(account, order.symbol)
+            form = options.option_form(order, options.position_effect(order.side, held, order.quantity))
         path = f"/v1/accounts/{quote(account, safe='')}/orders"
         payload = await (await self.client()).send("POST", path, form=form)
         ack = validated(TradierOrderAck, (payload or {}).get("order"), f"POST {path}", placed=True)
@@ -158,6 +190,52 @@ class TradierGateway:
                 return self._remember(wire, account)
         return None
 
+    async def submit_group(self, group: OrderGroupRequest) -> dict[LegRole, OrderSnapshot]:
+        """One POST with class otoco, oco or oto (the orders indexed): Tradier holds the legs and couples them.
+
+        The group's tag is looked up first (Tradier does not refuse a repeated tag): a group already placed
+        under it is returned, not placed again."""
+        groups.check_native(group)  # refuses what Tradier cannot hold before anything is sent
+        account = await self._account(group.account_id)
+        existing = await self._group_by_tag(account, leg_client_order_id(group.group_id, group.parent_role))
+        if existing is not None:
+            return self._group_legs(existing, group, account)
+        option = group.asset_class is AssetClass.OPTION
+        held = await self._held(account, group.symbol) if option else Decimal(0)
+        form = groups.group_form(group, groups.leg_sides(group, held))
+        path = f"/v1/accounts/{quote(account, safe='')}/orders"
+        payload = await (await self.client()).send("POST", path, form=form)
+        ack = validated(TradierOrderAck, (payload or {}).get("order"), f"POST {path}", placed=True)
+        path = f"{path}/{quote(str(ack.id), safe='')}"
+        answer = await (await self.client()).send("GET", path, params={"includeTags": "true"})
+        parent = validated(TradierGroupOrder, (answer or {}).get("order"), f"GET {path}")
+        return self._group_legs(parent, group, account)
+
+    async def get_group_by_client_id(self, group: OrderGroupRequest) -> dict[LegRole, OrderSnapshot]:
+        """The group's orders by role, found by its tag in any account of the session ({} when none has it)."""
+        tag = leg_client_order_id(group.group_id, group.parent_role)
+        for account in await self.accounts():
+            parent = await self._group_by_tag(account, tag)
+            if parent is not None:
+                return self._group_legs(parent, group, account)
+        return {}
+
+    async def _group_by_tag(self, account: str, tag: str) -> TradierGroupOrder | None:
+        path, listed = await self._listed(account)
+        found = [raw for raw in listed if groups.is_group(raw) and isinstance(raw, dict) and raw.get("tag") == tag]
+        return validated(TradierGroupOrder, found[0], f"GET {path}") if found else None
+
+    def _group_legs(self, parent: TradierGroupOrder, group: OrderGroupRequest,
+                    account: str) -> dict[LegRole, OrderSnapshot]:
+        for leg in self._legs_of(parent):  # each leg is an order of its own: events and fills name it
+            self._remember(leg, account)
+        return groups.group_legs(parent, group)
+
+    async def _held(self, account: str, symbol: str) -> Decimal:
+        """The position in one symbol (negative: short), asked of Tradier now."""
+        return sum((parsing.dec(p.quantity) for p in await self._positions(account) if p.symbol == symbol),
+                   Decimal(0))
+
     async def fetch_order(self, broker_order_id: str, account: str | None = None) -> tuple[OrderSnapshot, TradierOrder]:
         """GET one order (in its account, else in each), as a snapshot and as Tradier's order."""
         known = self._orders.get(broker_order_id)
@@ -172,6 +250,11 @@ class TradierGateway:
                 continue
             wire = validated(TradierOrder, (payload or {}).get("order"), f"GET {path}")
             return self._remember(wire, candidate), wire
+        if broker_order_id in self._parents:  # a group's leg that cannot be asked for by its id: in the list
+            for candidate in candidates:
+                for wire in await self._orders_of(candidate):
+                    if str(wire.id) == broker_order_id:
+                        return self._remember(wire, candidate), wire
         raise missing or TradierOrderNotFoundError(f"order {broker_order_id}: no account has it", status_code=404)
 
     async def get_order(self, broker_order_id: str) -> OrderSnapshot:
@@ -222,10 +305,14 @@ class TradierGateway:
         asked_at = datetime.now(UTC)  # dated when asked for: a fill booked after this is not in it
         payload = await (await self.client()).send("GET", path)
         wire = validated(TradierBalances, (payload or {}).get("balances"), f"GET {path}")
-        return parsing.broker_account(wire, await self._positions(account), self.connection_id, asked_at)
+        held = await self._positions(account)
+        snapshot = parsing.broker_account(wire, held, self.connection_id, asked_at)
+        return options.with_option_positions(snapshot, held)
 
     async def get_positions(self, account_number: str | None = None) -> list[Position]:
-        return [parsing.position(p) for p in await self._positions(await self._account(account_number))]
+        """Positions; an option's (its symbol an OCC contract) with the average premium per share."""
+        return [options.position_of(p) or parsing.position(p)
+                for p in await self._positions(await self._account(account_number))]
 
     def observe(self, wire: TradierOrder, info: OrderInfo) -> list[ExecutionReport]:
         """The new executions an order object implies (its cumulative figures against the ledger)."""

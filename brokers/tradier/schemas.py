@@ -24,6 +24,7 @@ __all__ = [
     "TradierAccessToken",
     "TradierAccountEvent",
     "TradierBalances",
+    "TradierGroupOrder",
     "TradierOrder",
     "TradierOrderAck",
     "TradierPosition",
@@ -211,3 +212,19 @@ class TradierAccessToken(_Wire):
     issued_at: str | None = None
     scope: str | None = None
     status: str | None = None
+
+
+class TradierGroupOrder(_Wire):
+    """An oto/oco/otoco order of GET /v1/accounts/{id}/orders[/{order_id}]: the group, its orders in `leg`
+    (a list, one object for one leg, "null" or absent for none). Only what a group needs is required: its
+    other fields (a first leg's terms, in the simulator) are not relied on."""
+
+    id: int | str
+    status: str
+    class_: str = Field(alias="class")
+    tag: str | None = None
+    num_legs: int | None = None
+    leg: Any = None
+    create_date: str | None = None
+    transaction_date: str | None = None
+    reason_description: str | None = None

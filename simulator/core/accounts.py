@@ -122,13 +122,15 @@ class Account:
         pos = self.positions.get(symbol)
         return pos.qty if pos else ZERO
 
-    def apply_execution(self, symbol: str, asset_id: str, signed_qty: Decimal, price: Decimal) -> bool:
-        """Book an execution against cash and position; return True when it completed a day trade."""
+    def apply_execution(self, symbol: str, asset_id: str, signed_qty: Decimal, price: Decimal,
+                        multiplier: Decimal = Decimal(1)) -> bool:
+        """Book an execution against cash and position (cash moves by price x multiplier per unit: 100 for
+        an option contract); return True when it completed a day trade."""
         pos = self.positions.setdefault(symbol, Position(symbol, asset_id))
         before = pos.qty
         closed = min(abs(signed_qty), abs(before)) if before != 0 and (before > 0) != (signed_qty > 0) else ZERO
         pos.apply(signed_qty, price)
-        self.cash -= signed_qty * price
+        self.cash -= signed_qty * price * multiplier
         if pos.qty == 0:
             del self.positions[symbol]
         opened_today = self.opened_today.get(symbol, ZERO)

@@ -122,7 +122,8 @@ def execute(state: MarketState, order: SimOrder, qty: Decimal, price: Decimal) -
     today = state.clock.today()
     signed = qty if order.side is Side.BUY else -qty
     first_execution = order.filled_qty == 0
-    if account.apply_execution(order.symbol, order.asset_id, signed, price) and first_execution:
+    multiplier = state.instruments[order.symbol].spec.multiplier
+    if account.apply_execution(order.symbol, order.asset_id, signed, price, multiplier) and first_execution:
         account.record_day_trade(today)
     commission = state.fees.commission(qty, account.commission_per_share, account.commission_minimum)
     fees: list[tuple[str, Decimal]] = [("COMM", commission)] if commission > 0 else []

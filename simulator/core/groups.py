@@ -35,10 +35,14 @@ class GroupRequest:
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
     stop_limit: Decimal | None = None
+    # The other orders spelled out (Tradier's indexed legs), in place of the exits derived from the prices.
+    legs: tuple[OrderRequest, ...] = ()
 
 
 def _legs(group: GroupRequest) -> list[OrderRequest]:
     """The orders besides the parent: both exits (bracket, oto: the one given), or the OCO's stop-loss."""
+    if group.legs:
+        return list(group.legs)
     parent = group.parent
     side = parent.side if group.order_class == "oco" else (Side.SELL if parent.side is Side.BUY else Side.BUY)
     base = OrderRequest(parent.symbol, side, OrderType.LIMIT, parent.time_in_force, qty=parent.qty)

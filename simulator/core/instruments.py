@@ -44,6 +44,7 @@ class InstrumentSpec:
     tradable: bool = True
     tick: Decimal | None = None  # None: equity ticks (cents, 1/100 cent below $1)
     asset_class: str = "us_equity"  # "forex": no US regulatory fees on sales
+    multiplier: Decimal = Decimal(1)  # units of the underlying per unit traded: an equity option contract is 100
 
 
 @dataclass

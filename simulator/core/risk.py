@@ -44,7 +44,7 @@ def estimated_price(order: SimOrder, inst: Instrument) -> Decimal:
 def order_cost(order: SimOrder, inst: Instrument, qty: Decimal | None = None) -> Decimal:
     if qty is None and order.qty is None and order.notional is not None:
         return order.notional - order.filled_value
-    return (order.leaves_qty if qty is None else qty) * estimated_price(order, inst)
+    return (order.leaves_qty if qty is None else qty) * estimated_price(order, inst) * inst.spec.multiplier
 
 
 def reserved_buying_power(open_orders: Iterable[SimOrder], instruments: Mapping[str, Instrument]) -> Decimal:
@@ -66,7 +66,7 @@ def check_order(
     today: date,
 ) -> None:
     """Raise Rejection if `order` may not be accepted for `account` right now."""
-    marks = {s: i.price for s, i in instruments.items()}
+    marks = {s: i.price * i.spec.multiplier for s, i in instruments.items()}
     _check_pdt(account, order, marks, today)
     available = buying_power(account, marks, today) - reserved_buying_power(open_orders, instruments)
     if order.side is Side.BUY:
@@ -104,7 +104,7 @@ def _check_sell(
         raise Rejection(RejectKind.SHORT_NOT_ALLOWED, f"asset {order.symbol} cannot be sold short")
     if qty != qty.to_integral_value():
         raise Rejection(RejectKind.SHORT_NOT_ALLOWED, "fractional orders cannot be sold short")
-    value = qty * max(order.limit_price or ZERO, inst.bid * SHORT_COLLAR)
+    value = qty * max(order.limit_price or ZERO, inst.bid * SHORT_COLLAR) * inst.spec.multiplier
     if value > available:
         raise Rejection(
             RejectKind.INSUFFICIENT_BUYING_POWER, "insufficient buying power",

@@ -79,7 +79,8 @@ class MarketState:
         return self.clock.now()
 
     def marks(self) -> dict[str, Decimal]:
-        return {s: i.price for s, i in self.instruments.items()}
+        """What one unit of each instrument is worth: its price times its multiplier (100 for an option)."""
+        return {s: i.price * i.spec.multiplier for s, i in self.instruments.items()}
 
     def open_orders(self, account_id: str | None = None, symbol: str | None = None) -> list[SimOrder]:
         """Return open orders in time priority, optionally for one account and/or symbol."""

@@ -4,6 +4,11 @@ The core replaces an order with a new one (Alpaca's model). Tradier modifies an 
 keeps its id, so one Tradier order is a chain of core orders: the first one and each modification's
 replacement. Quantities, fills and prices are summed over the chain; terms and status come from the
 newest link.
+
+An option order (`class: option`) shows its underlying as `symbol` and the contract as `option_symbol`.
+An oto/oco/otoco order is a parent without core orders of its own and legs that each are one: the parent
+is listed with its `leg` list (legs are not listed on their own) and its status sums up its legs'; each
+leg can be read, and is reported on the stream, under its own id with `parent_id`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ ZERO = Decimal(0)
 _EVENTS = frozenset({"accepted", "new", "pending_new", "partial_fill", "fill", "canceled", "expired", "rejected",
                      "order_cancel_rejected", "order_replace_rejected"})
 _STATUS = {OrderStatus.FILLED: "filled", OrderStatus.CANCELED: "canceled", OrderStatus.EXPIRED: "expired",
-           OrderStatus.REJECTED: "rejected", OrderStatus.PENDING_NEW: "pending"}
+           OrderStatus.REJECTED: "rejected", OrderStatus.PENDING_NEW: "pending", OrderStatus.HELD: "pending"}
 
 
 @dataclass
@@ -38,6 +43,14 @@ class TradierOrder:
     core_ids: list[str] = field(default_factory=list)
     last_fill_qty: Decimal = ZERO
     last_fill_price: Decimal = ZERO
+    klass: str = "equity"  # "option", or a group's "oto" | "oco" | "otoco"
+    underlying: str | None = None  # an option order's `symbol` (the contract is the core order's symbol)
+    parent_id: int | None = None  # a group leg's parent
+    legs: list[int] = field(default_factory=list)  # a group's legs, in the order they were sent
+
+    @property
+    def is_group(self) -> bool:
+        return bool(self.legs)
 
 
 class TradierBook:
@@ -50,14 +63,30 @@ class TradierBook:
         self._by_core: dict[str, int] = {}
         self._next_id = 100001
         self.pending: TradierOrder | None = None
+        # A group being placed: the core order with this client id is its first leg, that order's legs the rest.
+        self.pending_group: tuple[str, list[TradierOrder]] | None = None
         exchange.state.events.subscribe(self._on_event)
 
-    def add(self, account_id: str, side: str, duration: str, tag: str | None) -> TradierOrder:
+    def add(self, account_id: str, side: str, duration: str, tag: str | None, *, klass: str = "equity",
+            underlying: str | None = None, parent_id: int | None = None) -> TradierOrder:
         """Reserve a Tradier order before the core sees it (the core emits events during submit)."""
-        record = TradierOrder(self._next_id, account_id, side, duration, tag)
+        record = TradierOrder(self._next_id, account_id, side, duration, tag, klass=klass, underlying=underlying,
+                              parent_id=parent_id)
         self._next_id += 1
         self.orders[record.id] = record
         return record
+
+    def _group_leg(self, order: SimOrder) -> TradierOrder | None:
+        """The reserved leg of the group being placed that a core order is, if it is one."""
+        if self.pending_group is None:
+            return None
+        client_id, legs = self.pending_group
+        if order.client_order_id == client_id:
+            return legs[0]
+        parent = self.exchange.state.orders.get(order.parent_id or "")
+        if parent is None or parent.client_order_id != client_id or order.id not in parent.legs:
+            return None
+        return legs[parent.legs.index(order.id) + 1]
 
     def link(self, record: TradierOrder, core_id: str) -> None:
         record.core_ids.append(core_id)
@@ -79,6 +108,8 @@ class TradierBook:
         tid = self._by_core.get(order.id)
         if tid is None and order.replaces is not None:
             tid = self._by_core.get(order.replaces)
+        if tid is None and (leg := self._group_leg(order)) is not None:
+            tid = leg.id
         if tid is None and self.pending is not None and not self.pending.core_ids:
             tid = self.pending.id  # the order being placed right now through this front end
         if tid is None:
@@ -92,13 +123,16 @@ class TradierBook:
             record = self.orders.get(int(order_id))
         except ValueError:
             return None
-        return record if record is not None and record.account_id == account_id and record.core_ids else None
+        placed = record is not None and (record.core_ids or record.is_group)
+        return record if record is not None and placed and record.account_id == account_id else None
 
     def of_account(self, account_id: str) -> list[TradierOrder]:
+        """The account's orders as Tradier lists them: a group once, as its parent (legs inside)."""
         for order in sorted(self.exchange.state.orders.values(), key=lambda o: o.seq):
             if order.account_id == account_id:
                 self.of_core(order)
-        return [r for r in self.orders.values() if r.account_id == account_id and r.core_ids]
+        return [r for r in self.orders.values()
+                if r.account_id == account_id and r.parent_id is None and (r.core_ids or r.is_group)]
 
     def chain(self, record: TradierOrder) -> list[SimOrder]:
         return [self.exchange.state.orders[i] for i in record.core_ids]
@@ -111,6 +145,8 @@ class TradierBook:
         return chain[-1]
 
     def status(self, record: TradierOrder) -> str:
+        if record.is_group:
+            return self._group_status(record)
         mapped = _STATUS.get(self.live(record).status)
         if mapped is not None:
             return mapped
@@ -121,6 +157,8 @@ class TradierBook:
 
     def view(self, record: TradierOrder, *, tags: bool = True) -> dict[str, Any]:
         """The order object of GET /v1/accounts/{id}/orders[/{order_id}]."""
+        if record.is_group:
+            return self._group_view(record, tags=tags)
         chain = self.chain(record)
         first, last = chain[0], self.live(record)
         executed = self.executed(record)
@@ -134,8 +172,12 @@ class TradierBook:
             "remaining_quantity": num(max(quantity - executed, ZERO) if self.status(record) in (
                 "open", "partially_filled", "pending") else ZERO),
             "create_date": ts(first.created_at), "transaction_date": ts(last.updated_at or last.created_at),
-            "class": "equity",
+            "class": record.klass,
         }
+        if record.klass == "option":
+            body["symbol"], body["option_symbol"] = record.underlying, last.symbol
+        if record.parent_id is not None:
+            body["parent_id"] = record.parent_id
         if last.limit_price is not None:
             body["price"] = num(last.limit_price)
         if last.stop_price is not None:
@@ -157,7 +199,38 @@ class TradierBook:
                 "account": account_number}
         if record.tag:
             body["tag"] = record.tag
+        if record.parent_id is not None:
+            body["parent_id"] = record.parent_id
         return body
+
+    def legs_of(self, record: TradierOrder) -> list[TradierOrder]:
+        return [self.orders[i] for i in record.legs]
+
+    def _group_status(self, record: TradierOrder) -> str:
+        """Working while any leg works; then filled if a leg filled, else the first leg's outcome."""
+        statuses = [self.status(leg) for leg in self.legs_of(record)]
+        working = [s for s in statuses if s in ("open", "partially_filled", "pending")]
+        if working:
+            return "partially_filled" if "partially_filled" in working else "open"
+        return "filled" if "filled" in statuses else statuses[0]
+
+    def _group_view(self, record: TradierOrder, *, tags: bool) -> dict[str, Any]:
+        """A group's order: its first leg's terms [ASSUME], its own id, class and status, and its legs."""
+        legs = [self.view(leg, tags=False) for leg in self.legs_of(record)]
+        body = {k: v for k, v in legs[0].items() if k != "parent_id"}
+        body.update({"id": record.id, "class": record.klass, "status": self._group_status(record),
+                     "num_legs": len(legs), "leg": legs})
+        if tags and record.tag:
+            body["tag"] = record.tag
+        return body
+
+    def cancel_target(self, record: TradierOrder) -> SimOrder | None:
+        """The core order to cancel for a Tradier order (a group: its first working leg; the core cancels the
+        rest of the group with it); None when nothing works any more."""
+        if not record.is_group:
+            return self.live(record)
+        working = [self.live(leg) for leg in self.legs_of(record) if self.live(leg).is_open]
+        return working[0] if working else None
 
     def _on_event(self, event: TradeEvent) -> None:
         if event.event not in _EVENTS:

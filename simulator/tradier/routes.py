@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -11,7 +12,8 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from simulator.alpaca.auth import Identity
-from simulator.core import OrderRequest, OrderType, Side, TimeInForce
+from simulator.core import Account, Instrument, MarketState, OrderRequest, OrderType, Rejection, Side, TimeInForce
+from simulator.core.options import OptionInstrument, list_option, parse_occ
 from simulator.core.risk import buying_power, reserved_buying_power
 from simulator.tradier.book import TradierOrder
 from simulator.tradier.frontend import TradierError, TradierFrontEnd, endpoint, form
@@ -24,6 +26,7 @@ SIDES = {"buy": Side.BUY, "buy_to_cover": Side.BUY, "sell": Side.SELL, "sell_sho
 TYPES = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.STOP,
          "stop_limit": OrderType.STOP_LIMIT}
 DURATIONS = {"day": TimeInForce.DAY, "gtc": TimeInForce.GTC, "pre": TimeInForce.DAY, "post": TimeInForce.DAY}
+OTHER_CLASSES = frozenset({"option", "oto", "oco", "otoco"})  # placed by simulator/tradier/orders.py
 
 
 def _decimal(fields: dict[str, str], name: str) -> Decimal | None:
@@ -61,7 +64,8 @@ def _check_side(side: str, held: Decimal, qty: Decimal) -> None:
 def _order_request(fields: dict[str, str], held: Decimal) -> tuple[OrderRequest, str, str, str | None]:
     klass = fields.get("class", "").strip().lower()
     if klass != "equity":
-        raise TradierError(400, f"Invalid Parameter: class ({klass or 'missing'}); this simulator trades equity")
+        raise TradierError(400, f"Invalid Parameter: class ({klass or 'missing'}); this simulator trades equity, "
+                                "option, oto, oco and otoco")
     if fields.get("preview", "").lower() == "true":
         raise TradierError(400, "preview is not supported by this simulator")
     symbol = fields.get("symbol", "").strip().upper()
@@ -94,6 +98,10 @@ def _order_request(fields: dict[str, str], held: Decimal) -> tuple[OrderRequest,
 async def place_order(request: Request, who: Identity, front: TradierFrontEnd) -> dict[str, Any]:
     account = front.account(request.path_params["account_id"], who)
     fields = await form(request)
+    if fields.get("class", "").strip().lower() in OTHER_CLASSES:
+        from simulator.tradier.orders import place  # (cycle) orders.py builds on this module's checks
+
+        return place(front, account, fields)
     sim = front.sim
     entry = sim.record_submission(account.id, fields.get("tag"), dict(fields))
     try:
@@ -146,6 +154,8 @@ async def modify_order(request: Request, who: Identity, front: TradierFrontEnd) 
     fields = await form(request)
     if "quantity" in fields:
         raise TradierError(400, "Invalid Parameter: quantity cannot be modified; cancel and place a new order")
+    if record.is_group or record.parent_id is not None:
+        raise TradierError(400, "this simulator does not modify oto/oco/otoco orders or their legs")
     live = front.book.live(record)
     if fields.get("type") and TYPES.get(fields["type"].lower()) is not live.type:
         raise TradierError(400, "changing the order type is not supported by this simulator")
@@ -164,7 +174,10 @@ async def modify_order(request: Request, who: Identity, front: TradierFrontEnd) 
 @endpoint
 async def cancel_order(request: Request, who: Identity, front: TradierFrontEnd) -> dict[str, Any]:
     account_id, record = _record(front, request, who)
-    front.sim.exchange.cancel(account_id, front.book.live(record).id)
+    target = front.book.cancel_target(record)
+    if target is None:
+        raise TradierError(400, f"order already in finalized state: {front.book.status(record)}")
+    front.sim.exchange.cancel(account_id, target.id)
     return {"order": {"id": record.id, "status": "ok"}}
 
 
@@ -176,13 +189,14 @@ async def balances(request: Request, who: Identity, front: TradierFrontEnd) -> d
     reserved = reserved_buying_power(state.open_orders(account.id), state.instruments)
     power = max(buying_power(account, marks, today) - reserved, Decimal(0))
     long_value, short_value = account.long_market_value(marks), account.short_market_value(marks)
+    option_long, option_short = _option_values(account, state)
     kind = "margin" if account.is_margin else "cash"
     body: dict[str, Any] = {
         "account_number": account.number, "account_type": "pdt" if account.pattern_day_trader else kind,
         "total_equity": num(account.equity(marks)), "total_cash": num(account.cash),
         "market_value": num(long_value + short_value), "long_market_value": num(long_value),
-        "short_market_value": num(short_value), "stock_long_value": num(long_value), "option_long_value": 0.0,
-        "option_short_value": 0.0, "option_requirement": 0.0,
+        "short_market_value": num(short_value), "stock_long_value": num(long_value - option_long),
+        "option_long_value": num(option_long), "option_short_value": num(option_short), "option_requirement": 0.0,
         "current_requirement": num(account.maintenance_margin(marks)), "equity": 0.0, "open_pl": 0.0,
         "close_pl": 0.0, "pending_orders_count": len(state.open_orders(account.id)), "uncleared_funds": 0.0,
         "pending_cash": 0.0, "net_value": num(account.equity(marks)),
@@ -190,17 +204,31 @@ async def balances(request: Request, who: Identity, front: TradierFrontEnd) -> d
     if account.is_margin:
         body["pdt" if account.pattern_day_trader else "margin"] = {
             "fed_call": 0.0, "maintenance_call": 0.0, "option_buying_power": num(power / 2),
-            "stock_buying_power": num(power), "stock_short_value": num(-short_value), "sweep": 0.0}
+            "stock_buying_power": num(power), "stock_short_value": num(option_short - short_value), "sweep": 0.0}
     else:
         body["cash"] = {"cash_available": num(power), "sweep": 0.0,
                         "unsettled_funds": num(account.cash - account.settled_cash(today))}
     return {"balances": body}
 
 
+def _option_values(account: Account, state: MarketState) -> tuple[Decimal, Decimal]:
+    """The market value of the account's long and of its short option positions (contracts x 100)."""
+    marks, long_value, short_value = state.marks(), Decimal(0), Decimal(0)
+    for symbol, position in account.positions.items():
+        if state.instruments[symbol].spec.asset_class == "option":
+            value = position.qty * marks[symbol]
+            long_value, short_value = (long_value + value, short_value) if value > 0 else \
+                (long_value, short_value + value)
+    return long_value, short_value
+
+
 @endpoint
 async def positions(request: Request, who: Identity, front: TradierFrontEnd) -> dict[str, Any]:
     account = front.account(request.path_params["account_id"], who)
-    items = [{"cost_basis": num(p.qty * p.avg_entry_price), "date_acquired": ts(account.created_at),
+    instruments = front.sim.exchange.state.instruments
+    # An option's cost basis is what the contracts cost: premium x 100 per contract.
+    items = [{"cost_basis": num(p.qty * p.avg_entry_price * instruments[s].spec.multiplier),
+              "date_acquired": ts(account.created_at),
               "id": 1000 + n, "quantity": num(p.qty), "symbol": s}
              for n, (s, p) in enumerate(sorted(account.positions.items()))]
     return {"positions": collection("position", items)}
@@ -211,7 +239,8 @@ async def profile(request: Request, who: Identity, front: TradierFrontEnd) -> di
     account = front.sim.exchange.state.accounts[who.account_id]
     entry = {"account_number": account.number, "classification": "individual",
              "date_created": ts(account.created_at), "day_trading": account.pattern_day_trader,
-             "option_level": 0, "status": "active", "type": "margin" if account.is_margin else "cash",
+             "option_level": 6 if account.is_margin else 2, "status": "active",
+             "type": "margin" if account.is_margin else "cash",
              "last_update_date": ts(account.created_at)}
     return {"profile": {"account": entry, "id": f"id-{account.id.lower()}", "name": f"Simulated {account.id}"}}
 
@@ -219,16 +248,31 @@ async def profile(request: Request, who: Identity, front: TradierFrontEnd) -> di
 @endpoint
 async def quotes(request: Request, who: Identity, front: TradierFrontEnd) -> dict[str, Any]:
     names = [s.strip().upper() for s in request.query_params.get("symbols", "").split(",") if s.strip()]
-    instruments = front.sim.exchange.state.instruments
-    found = [{"symbol": s, "description": instruments[s].spec.name, "exch": "Q", "type": "stock",
-              "last": num(instruments[s].price), "bid": num(instruments[s].bid), "ask": num(instruments[s].ask),
-              "prevclose": num(instruments[s].prev_close)} for s in names if s in instruments]
+    state = front.sim.exchange.state
+    for name in names:
+        if parse_occ(name) is not None:
+            with contextlib.suppress(Rejection):  # an unknown underlying or an expired contract: unmatched
+                list_option(state, name)
+    instruments = state.instruments
+    found = [_quote(instruments[s]) for s in names if s in instruments]
     body: dict[str, Any] = collection("quote", found)
     body = body if isinstance(body, dict) else {}
     missing = [s for s in names if s not in instruments]
     if missing:
         body["unmatched_symbols"] = {"symbol": missing[0] if len(missing) == 1 else missing}
     return {"quotes": body or "null"}
+
+
+def _quote(inst: Instrument) -> dict[str, Any]:
+    body: dict[str, Any] = {"symbol": inst.symbol, "description": inst.spec.name, "exch": "Q", "type": "stock",
+                            "last": num(inst.price), "bid": num(inst.bid), "ask": num(inst.ask),
+                            "prevclose": num(inst.prev_close)}
+    if isinstance(inst, OptionInstrument) and inst.contract is not None:
+        contract = inst.contract
+        body.update({"exch": "Z", "type": "option", "underlying": contract.root, "strike": num(contract.strike),
+                     "option_type": contract.right, "expiration_date": contract.expiry.isoformat(),
+                     "contract_size": int(inst.spec.multiplier)})
+    return body
 
 
 @endpoint

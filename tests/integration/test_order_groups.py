@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.group_activities import GroupActivities
+from activities.group_models import GroupPath
 from activities.models import CancelInput, OrderRequest
 from activities.order_activities import OrderActivities
 from activities.sessions import SessionPool
@@ -102,7 +103,7 @@ async def test_tradier_oco_fill_cancels_the_other_leg_at_the_broker(sim_stack: S
     async with running_worker(stack.client, stack.repos, task_queue):
         await buy_position(stack, "MSFT", 20, TRADIER)
         gid = f"oco-{uuid.uuid4().hex[:8]}"
-        await stack.orders.submit_group(oco(gid, TRADIER), poll_interval_seconds=0.3)
+        await stack.orders.submit_group(oco(gid, TRADIER), poll_interval_seconds=0.3, path=GroupPath.EMULATED)
         await eventually(lambda: _open_at_tradier(stack, f"{gid}-sl"), 30, "both legs at the broker")
         await eventually(lambda: _open_at_tradier(stack, f"{gid}-tp"), 30, "both legs at the broker")
         await stack.sim.admin.set_price("MSFT", 421, volatility=0)  # the take-profit trades
@@ -139,7 +140,7 @@ async def test_worker_crash_between_a_fill_and_the_siblings_cancel(sim_stack: St
                    activities=[*orders, cancel_order_then_crash, *GroupActivities(stack.repos, sessions).methods()],
                    graceful_shutdown_timeout=timedelta(seconds=0.5))
     async with first:
-        await stack.orders.submit_group(oco(gid, TRADIER), poll_interval_seconds=0.3)
+        await stack.orders.submit_group(oco(gid, TRADIER), poll_interval_seconds=0.3, path=GroupPath.EMULATED)
         await eventually(lambda: _open_at_tradier(stack, f"{gid}-sl"), 30, "both legs at the broker")
         await eventually(lambda: _open_at_tradier(stack, f"{gid}-tp"), 30, "both legs at the broker")
         await stack.sim.admin.set_price("MSFT", 421, volatility=0)

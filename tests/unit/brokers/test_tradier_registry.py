@@ -32,7 +32,7 @@ async def test_tradier_credentials_come_from_its_own_variables(monkeypatch: pyte
     ({"order_type": "TRAILING_STOP", "trail_price": "1", "side": "SELL"}, "order_type"),
     ({"execution_params": ExecutionParameters(time_in_force="FOK")}, "execution_params.time_in_force"),
     ({"quantity": "0.5"}, "quantity"),
-    ({"asset_class": "OPTION"}, "asset_class"),
+    ({"asset_class": "CRYPTO"}, "asset_class"),
     ({"order_type": "LIMIT", "price": "10", "execution_params": ExecutionParameters(extended_hours=True)},
      "execution_params.extended_hours"),
 ])
