@@ -32,6 +32,8 @@ __all__ = [
     "CancelInput",
     "CancelRequest",
     "ChangeResult",
+    "FinishInput",
+    "FinishResult",
     "OrderOutcome",
     "OrderRequest",
     "OrderView",
@@ -41,6 +43,8 @@ __all__ = [
     "PollResult",
     "PreTradeInput",
     "PreTradeResult",
+    "PrepareInput",
+    "PrepareResult",
     "RecordInput",
     "ReplaceInput",
     "RouteInput",
@@ -48,6 +52,7 @@ __all__ = [
     "SessionInput",
     "SessionResult",
     "SubmitInput",
+    "SubmitResult",
 ]
 
 
@@ -173,12 +178,6 @@ class OrderOutcome(BaseModel):
     metrics: ExecutionMetrics | None = None
 
 
-class OutcomeInput(BaseModel):
-    """A finished order, for metrics and anomaly rules."""
-
-    order: Order
-
-
 class OutcomeResult(BaseModel):
     metrics: ExecutionMetrics
     alerts: list[str] = Field(default_factory=list)
@@ -222,6 +221,17 @@ class PreTradeResult(BaseModel):
     estimated_fees: Decimal | None = None
 
 
+class PrepareInput(BaseModel):
+    """An order on its connection (pinned, or routed): the session, then the pre-trade check."""
+
+    order: BrokerOrder
+
+
+class PrepareResult(BaseModel):
+    session: SessionResult
+    check: PreTradeResult | None = None  # None when the session is not ready (nothing checked)
+
+
 class RecordInput(BaseModel):
     """The order's state plus the status changes and executions to store (all idempotent)."""
 
@@ -231,8 +241,26 @@ class RecordInput(BaseModel):
     fees: list[FeeReport] = Field(default_factory=list)
 
 
+class OutcomeInput(BaseModel):
+    """A finished order, for metrics and anomaly rules; `record`, when given, is stored first (same activity)."""
+
+    order: Order
+    record: RecordInput | None = None
+
+
 class SubmitInput(BaseModel):
+    """The order to send; with `record` (patch `fold-records`) the activity stores it (SUBMITTED) before the
+    broker sees the order, and the acknowledged order after, answering a `SubmitResult`."""
+
     order: BrokerOrder
+    record: RecordInput | None = None
+
+
+class SubmitResult(BaseModel):
+    """The broker's acknowledgement, and the order as stored after it (ACCEPTED, or what the answer showed)."""
+
+    snapshot: OrderSnapshot
+    order: Order
 
 
 class PollInput(BaseModel):
@@ -251,6 +279,22 @@ class PollResult(BaseModel):
     fees: list[FeeReport] = Field(default_factory=list)
     # The connection's trade stream was healthy when polled: the order may poll slowly (absent before: False).
     stream_healthy: bool = False
+
+
+class FinishInput(BaseModel):
+    """A finished order: its last changes to store, then one last look at the broker (None: never submitted)."""
+
+    record: RecordInput
+    poll: PollInput | None = None
+    settle_seconds: float = Field(default=0.0, ge=0, le=30)  # wait before the last look (a fill racing a cancel)
+
+
+class FinishResult(BaseModel):
+    """What the last look found; `outcome` is None when it found something new (the workflow applies it,
+    stores it and asks for the outcome then)."""
+
+    poll: PollResult | None = None
+    outcome: OutcomeResult | None = None
 
 
 class CancelInput(BaseModel):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +37,7 @@ from domain.broker_integration import (
     OrderSnapshot,
     PreTradeRejectedError,
 )
+from domain.broker_integration.reconcile import apply_acknowledgement, apply_execution_once, apply_snapshot_status
 from domain.broker_integration.repositories import AccountLedgerRepository, ReservationRequest
 from domain.broker_integration.rules.anomalies import Alert, Severity, detect_anomalies
 from domain.broker_integration.rules.buying_power import check_pre_trade
@@ -57,10 +60,14 @@ from persistence.repositories.execution_stats import execution_stats_for
 from .calendar import market_date
 from .models import (
     CancelInput,
+    FinishInput,
+    FinishResult,
     OutcomeInput,
     OutcomeResult,
     PollInput,
     PollResult,
+    PrepareInput,
+    PrepareResult,
     PreTradeInput,
     PreTradeResult,
     RecordInput,
@@ -70,6 +77,7 @@ from .models import (
     SessionInput,
     SessionResult,
     SubmitInput,
+    SubmitResult,
 )
 from .ports import ActivityRepositories
 from .sessions import SessionPool
@@ -149,7 +157,7 @@ class OrderActivities:
         """The bound activity methods, for Worker(activities=...)."""
         return [self.ensure_session, self.route_order, self.pre_trade_check, self.record_order,
                 self.submit_order, self.poll_order, self.cancel_order, self.replace_order, self.record_outcome,
-                self.raise_order_alerts]
+                self.raise_order_alerts, self.finish_order, self.prepare_order]
 
     @activity.defn
     async def ensure_session(self, request: SessionInput) -> SessionResult:
@@ -253,8 +261,20 @@ class OrderActivities:
                               account_id=reservation.account_id, estimated_fees=fees)
 
     @activity.defn
+    async def prepare_order(self, request: PrepareInput) -> PrepareResult:
+        """The session, then (when it is ready) the pre-trade check: one local activity instead of two
+        (patch `fold-records`); each part behaves, and is retried, as its own activity."""
+        session = await self.ensure_session(SessionInput(connection_id=request.order.connection_id or ""))
+        if not session.ready:
+            return PrepareResult(session=session)
+        return PrepareResult(session=session, check=await self.pre_trade_check(PreTradeInput(order=request.order)))
+
+    @activity.defn
     async def record_order(self, request: RecordInput) -> None:
         """Store the order's state, its new status changes and executions (each once)."""
+        await self._record(request)
+
+    async def _record(self, request: RecordInput) -> None:
         ledger = getattr(self._repos, "ledger", None)
         if ledger is not None:  # each fill and fee stored and applied to its account in one transaction
             fills = [r for r in request.executions if await ledger.book_execution(r, market_date(r.executed_at))]
@@ -269,32 +289,59 @@ class OrderActivities:
         await observed.order_recorded(self._repos.connections, request.order, fills, fees, updates)
 
     @activity.defn
-    async def submit_order(self, request: SubmitInput) -> OrderSnapshot:
-        """Submit exactly once: any retry first looks the order up by its client order id."""
+    async def submit_order(self, request: SubmitInput) -> OrderSnapshot | SubmitResult:
+        """Submit exactly once: any retry first looks the order up by its client order id.
+
+        With `request.record` the order is stored (SUBMITTED) before the broker sees it, and stored again
+        as the acknowledgement left it (patch `fold-records`: two record activities fewer per order).
+        """
         order = request.order
         assert order.connection_id is not None
         gateway = await self._sessions.activity_gateway(order.connection_id)
+        began = time.monotonic()
+        found = await self._look_up(gateway, order) if activity.info().attempt > 1 else None
+        if request.record is None:
+            return found or await self._send(gateway, order)
+        if found is None:
+            await self._record(request.record)  # in PostgreSQL before the broker sees the order
+            found = await self._send(gateway, order)
+        acknowledged = request.record.order.model_copy(deep=True)
+        updates = apply_acknowledgement(acknowledged, found, _server_time(began))
+        # SUBMITTED again (stored once): an earlier attempt that sent the order had stored it.
+        await self._record(RecordInput(order=acknowledged, updates=[*request.record.updates, *updates]))
+        return SubmitResult(snapshot=found, order=acknowledged)
+
+    async def _look_up(self, gateway: BrokerGateway, order: BrokerOrder) -> OrderSnapshot | None:
+        """The order under our client order id at the broker (an earlier attempt may have sent it)."""
         try:
-            if activity.info().attempt > 1:
-                found = await gateway.get_order_by_client_id(order.client_order_id)
-                if found is not None:
-                    return _same_order(order, found)
+            found = await gateway.get_order_by_client_id(order.client_order_id)
+        except BrokerError as exc:
+            raise self._broker_failure(order, exc) from exc
+        return _same_order(order, found) if found is not None else None
+
+    async def _send(self, gateway: BrokerGateway, order: BrokerOrder) -> OrderSnapshot:
+        try:
             return await gateway.submit_order(order)
         except BrokerDuplicateOrderError as exc:
             # The id is taken: an earlier attempt got through (or the id was used for another order).
-            found = await gateway.get_order_by_client_id(order.client_order_id)
+            found = await self._look_up(gateway, order)
             if found is None:
                 raise ApplicationError(f"{exc}; not visible yet, looking again", type="DuplicateNotVisible") from exc
-            return _same_order(order, found)
-        except BrokerAuthenticationError as exc:
-            self._sessions.invalidate(order.connection_id)
-            raise broker_failure(exc) from exc
+            return found
         except BrokerError as exc:
-            raise broker_failure(exc) from exc
+            raise self._broker_failure(order, exc) from exc
+
+    def _broker_failure(self, order: BrokerOrder, exc: BrokerError) -> ApplicationError:
+        if isinstance(exc, BrokerAuthenticationError) and order.connection_id is not None:
+            self._sessions.invalidate(order.connection_id)
+        return broker_failure(exc)
 
     @activity.defn
     async def poll_order(self, request: PollInput) -> PollResult:
         """The broker's view of the live order (replacements followed) and its executions since `since`."""
+        return await self._poll(request)
+
+    async def _poll(self, request: PollInput) -> PollResult:
         gateway = await self._sessions.activity_gateway(request.connection_id)
         try:
             snapshot, replaced = await _live_order(gateway, request)
@@ -315,8 +362,13 @@ class OrderActivities:
 
     @activity.defn
     async def record_outcome(self, request: OutcomeInput) -> OutcomeResult:
-        """Execution metrics and anomaly rules of a finished order; alerts go to the alerts table and the sinks."""
-        order = request.order
+        """Execution metrics and anomaly rules of a finished order; alerts go to the alerts table and the sinks.
+        The order's last changes (`request.record`) are stored first."""
+        if request.record is not None:
+            await self._record(request.record)
+        return await self._outcome(request.order)
+
+    async def _outcome(self, order: Order) -> OutcomeResult:
         ledger = getattr(self._repos, "ledger", None)
         if ledger is not None and order.is_terminal:
             await ledger.release(order.client_order_id, str(order.status))
@@ -330,6 +382,25 @@ class OrderActivities:
         raised = await store_alerts(stores_for(self._repos).alerts, alerts, details)
         await observed.order_outcome(self._repos.connections, order, metrics, raised)
         return OutcomeResult(metrics=metrics, alerts=[f"{a.severity} {a.kind}: {a.message}" for a in alerts])
+
+    @activity.defn
+    async def finish_order(self, request: FinishInput) -> FinishResult:
+        """Store a finished order's last changes, take one last look at the broker (a fill after the cancel,
+        fees posted as their own records) and, when it finds nothing new, record the outcome (metrics and
+        anomaly rules). One activity instead of record, poll and outcome (patch `fold-records`)."""
+        await self._record(request.record)
+        order = request.record.order
+        poll: PollResult | None = None
+        if request.poll is not None:
+            if request.settle_seconds > 0:
+                await asyncio.sleep(request.settle_seconds)
+            try:
+                poll = await self._poll(request.poll)
+            except (ApplicationError, BrokerError) as exc:  # as before: a failed last look is skipped
+                log.warning("last look at %s failed: %s", order.client_order_id, exc)
+        if poll is not None and _brings_news(order, poll, request.poll):
+            return FinishResult(poll=poll)
+        return FinishResult(poll=poll, outcome=await self._outcome(order))
 
     @activity.defn
     async def raise_order_alerts(self, request: OrderAlertsInput) -> list[str]:
@@ -426,6 +497,28 @@ async def _live_order(gateway: BrokerGateway, request: PollInput) -> tuple[Order
         replaced.append(snapshot)
         snapshot = await gateway.get_order(snapshot.replaced_by)
     return snapshot, replaced
+
+
+def _server_time(began: float) -> datetime:
+    """Now on the Temporal server's clock (the workflow's): this attempt's start plus the time it took."""
+    return activity.info().started_time + timedelta(seconds=time.monotonic() - began)
+
+
+def _brings_news(order: Order, poll: PollResult, request: PollInput | None) -> bool:
+    """Whether a poll would change the finished order (tried on a copy, as the workflow applies it)."""
+    known = set(request.broker_order_ids) if request is not None else set()
+    live = poll.snapshot
+    if poll.replaced or (live is not None and live.broker_order_id not in known):
+        return True
+    probe = order.model_copy(deep=True)
+    try:
+        if any(apply_execution_once(probe, report)[0] for report in poll.executions):
+            return True
+        if any(probe.apply_fee(fee) for fee in poll.fees):
+            return True
+        return live is not None and bool(apply_snapshot_status(probe, live, probe.updated_at))
+    except DomainError:
+        return True
 
 
 def _same_order(order: BrokerOrder, found: OrderSnapshot) -> OrderSnapshot:

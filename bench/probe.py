@@ -48,7 +48,7 @@ class Probe(client.Interceptor, worker.Interceptor):
         return [r for r in self.runs if r.workflow_id == workflow_id]
 
     def first_execution_recorded(self, workflow_id: str) -> float | None:
-        """When the first record_order carrying an execution of this workflow's order returned (row committed)."""
+        """When the first record activity carrying an execution of this workflow's order returned (row committed)."""
         for run in self.runs:
             if run.workflow_id == workflow_id and run.executions:
                 return run.ended
@@ -75,10 +75,13 @@ class _Timed(worker.ActivityInboundInterceptor):
 
 
 def _execution_ids(args: Any) -> tuple[str, ...]:
-    """The execution ids a record_order call writes (empty for every other activity)."""
+    """The execution ids a record_order call writes, or finish_order and submit_order (their `record`, patch
+    `fold-records`); empty for every other activity."""
     if not args:
         return ()
     executions = getattr(args[0], "executions", None)
+    if executions is None:
+        executions = getattr(getattr(args[0], "record", None), "executions", None)
     if not isinstance(executions, list):
         return ()
     return tuple(str(getattr(e, "execution_id", "")) for e in executions)

@@ -53,7 +53,7 @@ class OrderChanges(OrderTracking):
                                 message=f"broker refused the cancel: {err.cause}")
         await self._poll_and_apply()
         await self._flush()
-        if order.status.is_pending and workflow.patched(CONFIRM_PENDING_CHANGES):
+        if order.status.is_pending and self._patched(CONFIRM_PENDING_CHANGES):
             # Its event may be lost (a killed worker, a stream gap): the follow loop polls until it ends.
             self.confirm_pending = True
         return ChangeResult(accepted=True, status=str(order.status), broker_order_id=order.broker_order_id,
@@ -78,7 +78,7 @@ class OrderChanges(OrderTracking):
         except ActivityError as err:
             cause = err.cause
             refused = isinstance(cause, ApplicationError) and cause.type in (BROKER_REJECTED, PRE_TRADE_REFUSED)
-            if not refused and workflow.patched("amend-outcome-unknown"):
+            if not refused and self._patched("amend-outcome-unknown"):
                 return await self._resolve_amend(new_order, err)
             self._track(order.refuse_pending(f"amend refused: {cause}", workflow.now()))
             await self._flush()

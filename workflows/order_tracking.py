@@ -39,11 +39,14 @@ with workflow.unsafe.imports_passed_through():
     from .options import BROKER, CONNECTION_ID, ORDER_SIDE, ORDER_STATUS, ORDER_TYPE, POLL, QUICK, RECORD, SYMBOL
     from .state import OrderWorkflowInput, OrderWorkflowState
 
-__all__ = ["LEAN_HISTORY", "OrderTracking"]
+__all__ = ["FOLD_RECORDS", "LEAN_HISTORY", "OrderTracking"]
 
 S = OrderStatus
 # One patch for the history reductions of issue 10 (one marker per order instead of one per change).
 LEAN_HISTORY = "lean-history"
+# The next reductions (issue 10): records folded into submit_order and finish_order, records and polls as
+# local activities. It implies every earlier patch of the order workflow, so a new history has one marker.
+FOLD_RECORDS = "fold-records"
 
 
 class OrderTracking:
@@ -56,6 +59,19 @@ class OrderTracking:
 
     def status(self) -> OrderView:
         raise NotImplementedError
+
+    # ---- patches ------------------------------------------------------------------------------------
+
+    def _folded(self) -> bool:
+        """Whether this run takes the `fold-records` path (first asked where `lean-history` was first asked)."""
+        return workflow.patched(FOLD_RECORDS)
+
+    def _lean(self) -> bool:
+        return self._folded() or workflow.patched(LEAN_HISTORY)
+
+    def _patched(self, patch_id: str) -> bool:
+        """An earlier patch: implied by `fold-records` (asked first), so new histories carry no marker of it."""
+        return self._folded() or workflow.patched(patch_id)
 
     # ---- applying broker information ---------------------------------------------------------------
 
@@ -171,11 +187,15 @@ class OrderTracking:
             changed = changed or applied or bool(updates)
         return changed
 
+    def _poll_input(self) -> PollInput:
+        return PollInput(connection_id=self.state.connection_id or "", client_order_id=self.client_order_id,
+                         broker_order_ids=list(self.state.broker_order_ids), since=self.state.poll_since)
+
     async def _poll_once(self) -> PollResult | None:
-        request = PollInput(connection_id=self.state.connection_id or "", client_order_id=self.client_order_id,
-                            broker_order_ids=list(self.state.broker_order_ids), since=self.state.poll_since)
         try:
-            result: PollResult = await self._activity(OrderActivities.poll_order, request, "poll", POLL)
+            # A poll only reads: a local activity (one marker) on the `fold-records` path.
+            result: PollResult = await self._activity(OrderActivities.poll_order, self._poll_input(), "poll", POLL,
+                                                      local=self._folded())
         except ActivityError as err:
             workflow.logger.warning("poll failed: %s", err.cause)
             return None
@@ -186,10 +206,14 @@ class OrderTracking:
         if result is None:
             self.state.stream_healthy = False
             return False
+        return self._apply_poll(result)
+
+    def _apply_poll(self, result: PollResult) -> bool:
+        """Apply what a poll found; whether the order changed."""
         self.state.stream_healthy = result.stream_healthy
         before = (self._order.status, self._order.filled_quantity, self._order.fees, self._order.broker_order_id)
         self._check_regression(result.snapshot)
-        if self._is_replacement(result) and workflow.patched("follow-replacements"):
+        if self._is_replacement(result) and self._patched("follow-replacements"):
             # New terms first: the replacement's fills may go beyond the old quantity.
             self._follow_replacement(result)
         for report in sorted(result.executions, key=lambda r: r.executed_at):
@@ -216,14 +240,33 @@ class OrderTracking:
         order = self.state.order
         if order is None:
             return
+        folded = self._folded()
+        # On the `fold-records` path a finished order is stored with its last look and outcome (`_finish`).
+        if not (folded and order.is_terminal and self._finishes_locally()):
+            record = self._take_unrecorded()
+            if record.updates or record.executions or record.fees or order.status == "INITIALIZED":
+                await self._activity(OrderActivities.record_order, record, f"record {order.status}", RECORD,
+                                     local=folded)
+        self._upsert_status()
+        await self._raise_alerts()
+
+    def _finishes_locally(self) -> bool:
+        """Whether `_finish` runs as a local activity. An order the broker canceled or expired may still
+        fill: its last look runs after this workflow task (after a cancel's caller has its answer), as a
+        remote activity, as it did before; its final status is stored at once, before the answer."""
+        return not (self.state.submitted and self._order.status in (S.CANCELED, S.EXPIRED))
+
+    def _take_unrecorded(self) -> RecordInput:
+        """The order with the changes not stored yet (taken: the caller stores them)."""
         updates, self.state.unrecorded_updates = self.state.unrecorded_updates, []
         executions, self.state.unrecorded_executions = self.state.unrecorded_executions, []
         fees, self.state.unrecorded_fees = self.state.unrecorded_fees, []
-        if updates or executions or fees or order.status == "INITIALIZED":
-            record = RecordInput(order=order, updates=updates, executions=executions, fees=fees)
-            await self._activity(OrderActivities.record_order, record, f"record {order.status}", RECORD)
+        return RecordInput(order=self._order, updates=updates, executions=executions, fees=fees)
+
+    def _upsert_status(self) -> None:
+        order = self._order
         status = ORDER_STATUS.value_set(str(order.status))
-        if workflow.patched(LEAN_HISTORY):
+        if self._lean():
             # OrderStatus only when it changed, with the static attributes still pending: one event at most.
             pending = self._pending_attributes()
             self._upsert_changed([*pending, status])
@@ -231,7 +274,6 @@ class OrderTracking:
         else:
             workflow.upsert_search_attributes([status])
         self._details()
-        await self._raise_alerts()
 
     # ---- anomalies of the running order -----------------------------------------------------------------
 
@@ -274,7 +316,7 @@ class OrderTracking:
             for alert in overdue(order, workflow.now(), self._timing(), self.state.last_fill_at):
                 self._queue_alert(alert)
         pending = self._pending_alerts()
-        if not pending or not workflow.patched("order-anomaly-alerts"):
+        if not pending or not self._patched("order-anomaly-alerts"):
             pending.clear()
             return
         alerts, pending[:] = list(pending), []
@@ -282,7 +324,7 @@ class OrderTracking:
         request = OrderAlertsInput(order=order, alerts=[AlertSpec.of(a) for a in alerts])
         try:
             await self._activity(OrderActivities.raise_order_alerts, request,
-                                 "alerts " + ", ".join(a.kind for a in alerts), QUICK)
+                                 "alerts " + ", ".join(a.kind for a in alerts), QUICK, local=self._folded())
         except ActivityError as err:
             workflow.logger.warning("alerts %s not raised: %s", [a.kind for a in alerts], err.cause)
 
@@ -301,6 +343,8 @@ class OrderTracking:
                 raise ActivityError(str(err), scheduled_event_id=0, started_event_id=0, identity="",
                                     activity_type=getattr(fn, "__name__", "activity"), activity_id="",
                                     retry_state=None) from err
+        if "result_type" in options:  # an activity that answers one of several types (submit_order)
+            return await workflow.execute_activity(fn, arg, summary=summary, **options)
         return await workflow.execute_activity_method(fn, arg, summary=summary, **options)
 
     def _index_static(self, order: BrokerOrder) -> None:
@@ -312,7 +356,7 @@ class OrderTracking:
         ]
         if self.state.broker:
             attributes.append(BROKER.value_set(self.state.broker))
-        if workflow.patched(LEAN_HISTORY):
+        if self._lean():
             # Those the starter set already are left out; the rest go with the next status upsert.
             self._pending_attributes().extend(attributes)
             return

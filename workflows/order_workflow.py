@@ -16,10 +16,14 @@ with workflow.unsafe.imports_passed_through():
         AmendRequest,
         CancelRequest,
         ChangeResult,
+        FinishInput,
+        FinishResult,
         OrderOutcome,
         OrderView,
         OutcomeInput,
         OutcomeResult,
+        PrepareInput,
+        PrepareResult,
         PreTradeInput,
         PreTradeResult,
         RouteInput,
@@ -27,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SessionInput,
         SessionResult,
         SubmitInput,
+        SubmitResult,
     )
     from activities.order_activities import OrderActivities
     from domain.broker_integration import (
@@ -37,23 +42,35 @@ with workflow.unsafe.imports_passed_through():
         OrderSnapshot,
         TradeEvent,
     )
+    from domain.broker_integration.rules.live_anomalies import late_acknowledgement
     from domain.broker_integration.rules.metrics import ExecutionMetrics
+    from domain.broker_integration.rules.routing import is_smart
 
     from . import amend as amend_rules
     from .options import (
         QUICK,
+        RECORD,
         SUBMIT,
     )
     from .order_changes import OrderChanges
-    from .order_tracking import LEAN_HISTORY
     from .state import OrderWorkflowInput, OrderWorkflowState, view_of
 
 __all__ = ["GROUP_LEG_SIGNAL", "OrderWorkflow", "order_workflow_id"]
 
 MAX_POLL_SECONDS = 60.0
 MAX_CARRIED_EXECUTIONS = 200
+# The last look at a canceled or expired order waits this long (in the activity, no history events).
+LATE_FILL_SETTLE_SECONDS = 1.0
 # A leg of an order group signals its group on each change (issue 8); only orders with a parent do.
 GROUP_LEG_SIGNAL = "group-leg-signal"
+
+
+def _on_route(order: BrokerOrder, route: RouteResult) -> BrokerOrder:
+    """The order on the connection (and, when routed, the account) its route chose."""
+    changes: dict[str, object] = {"connection_id": route.connection_id}
+    if route.decision is not None and route.account_id:
+        changes["account_id"] = route.account_id
+    return BrokerOrder(**{**order.model_dump(), **changes})
 
 
 def order_workflow_id(client_order_id: str) -> str:
@@ -82,8 +99,12 @@ class OrderWorkflow(OrderChanges):
         if self.state.order is not None and self.state.submitted:
             await self._follow()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self.state.order is not None and workflow.patched("record-outcome"):
-            await self._record_outcome()
+        if self.state.order is not None:
+            if self._folded():
+                async with self.lock:
+                    await self._finish()
+            elif workflow.patched("record-outcome"):
+                await self._record_outcome()
         pending = self._pending_attributes()
         if pending:  # static attributes of an order refused before any status was recorded
             self._upsert_changed(pending)
@@ -95,12 +116,48 @@ class OrderWorkflow(OrderChanges):
         try:
             result: OutcomeResult = await self._activity(
                 OrderActivities.record_outcome, OutcomeInput(order=self._order), "metrics and anomalies", QUICK,
-                local=workflow.patched(LEAN_HISTORY))
+                local=self._lean())
         except ActivityError as err:
             workflow.logger.warning("metrics not recorded: %s", err.cause)
             return
         self.metrics = result.metrics
         self.state.alerts = result.alerts
+
+    async def _finish(self) -> None:
+        """Store the finished order, take the last look and record the outcome: one local activity, two
+        when the last look finds something (a fill after the cancel, fees posted as their own records)."""
+        order = self._order
+        record = self._take_unrecorded()
+        poll = self._poll_input() if self.state.submitted else None
+        local = self._finishes_locally()
+        # An order that may still fill looks a moment later: a fill racing the cancel has time to show.
+        settle = 0.0 if local else LATE_FILL_SETTLE_SECONDS
+        try:
+            result: FinishResult = await self._activity(
+                OrderActivities.finish_order, FinishInput(record=record, poll=poll, settle_seconds=settle),
+                f"finish {order.status}", RECORD, local=local)
+        except ActivityError as err:  # not retryable (RECORD retries until the database is back)
+            workflow.logger.error("order %s not finished: %s", self.client_order_id, err.cause)
+            return
+        outcome = result.outcome
+        if result.poll is not None:
+            self._apply_poll(result.poll)
+        last = self._take_unrecorded()
+        if outcome is None:
+            try:
+                outcome = await self._activity(
+                    OrderActivities.record_outcome, OutcomeInput(order=self._order, record=last),
+                    "metrics and anomalies", RECORD, local=True)
+            except ActivityError as err:
+                workflow.logger.warning("metrics not recorded: %s", err.cause)
+        elif last.updates or last.executions or last.fees:  # the last look and the workflow disagree: store
+            await self._activity(OrderActivities.record_order, last, f"record {order.status}", RECORD, local=True)
+        if outcome is not None:
+            self.metrics = outcome.metrics
+            self.state.alerts = outcome.alerts
+        self._upsert_status()
+        await self._raise_alerts()
+        await self._tell_group()
 
     async def _open(self) -> None:
         try:
@@ -129,28 +186,31 @@ class OrderWorkflow(OrderChanges):
         abandoned: dict[str, str] = {}
         # Routing, the session and the pre-trade check run as local activities (issue 10: history size);
         # none of them reaches the broker with the order, and each is retried as before.
-        local = workflow.patched(LEAN_HISTORY)
+        local = self._lean()
         while True:
-            route: RouteResult = await self._activity(
-                OrderActivities.route_order, RouteInput(order=order, routing=self.request.routing, exclude=abandoned),
-                "route", QUICK, local=local)
+            if self._folded() and not is_smart(order.connection_id):
+                # A pinned connection: what route_order answers without looking anything up.
+                route = RouteResult(connection_id=order.connection_id, account_id=order.account_id)
+            else:
+                route = await self._activity(
+                    OrderActivities.route_order,
+                    RouteInput(order=order, routing=self.request.routing, exclude=abandoned), "route", QUICK,
+                    local=local)
             if route.connection_id is None:
                 self._refuse(f"no connection can take the order: {route.reason}")
                 return None
             self.state.connection_id = route.connection_id
             # Only a routed order may move: a pinned connection is the caller's choice.
-            session = await self._wait_for_session(route.connection_id, reroutable=route.decision is not None,
-                                                   local=local)
+            session, check = await self._wait_for_session(
+                route.connection_id, reroutable=route.decision is not None, local=local,
+                order=_on_route(order, route) if self._folded() else None)
             if session.ready or not self._reroute_allowed(route):
                 break
             # Nothing was sent yet, so the first broker is known not to hold the order: route again without it.
             abandoned[route.connection_id] = f"session not ready ({session.status}): {session.reason}"
             workflow.logger.warning("order %s: connection %s abandoned before submission: %s",
                                     self.client_order_id, route.connection_id, session.reason)
-        changes: dict[str, object] = {"connection_id": route.connection_id}
-        if route.decision is not None and route.account_id:
-            changes["account_id"] = route.account_id
-        order = BrokerOrder(**{**order.model_dump(), **changes})
+        order = _on_route(order, route)
         self.state.broker = session.broker
         self._index_static(order)
         if self.state.cancel_requested is not None:
@@ -160,8 +220,9 @@ class OrderWorkflow(OrderChanges):
         if not session.ready:
             self._refuse(f"connection {route.connection_id} not ready: {session.reason}")
             return None
-        check: PreTradeResult = await self._activity(OrderActivities.pre_trade_check, PreTradeInput(order=order),
-                                                     "pre-trade check", QUICK, local=local)
+        if check is None:
+            check = await self._activity(OrderActivities.pre_trade_check, PreTradeInput(order=order),
+                                         "pre-trade check", QUICK, local=local)
         self.state.order = Order.create(order, workflow.now(), reference_price=check.reference_price)
         self.state.order.route = route.decision
         if not check.ok:
@@ -174,22 +235,30 @@ class OrderWorkflow(OrderChanges):
         """A routed order whose connection is not ready goes elsewhere (histories before the patch waited)."""
         if route.decision is None or self.state.cancel_requested is not None:
             return False
-        return workflow.patched("smart-reroute")
+        return self._patched("smart-reroute")
 
-    async def _wait_for_session(self, connection_id: str, reroutable: bool = False,
-                                local: bool = False) -> SessionResult:
+    async def _wait_for_session(self, connection_id: str, reroutable: bool = False, local: bool = False,
+                                order: BrokerOrder | None = None) -> tuple[SessionResult, PreTradeResult | None]:
         """A usable session, waiting (bounded by session_wait_seconds) while the circuit is open; a routed
-        order (`reroutable`) does not wait: it is routed elsewhere at once."""
+        order (`reroutable`) does not wait: it is routed elsewhere at once. With `order` (patch `fold-records`)
+        the first try checks the order too when the session is ready (one local activity for both)."""
         deadline = workflow.now() + timedelta(seconds=self.request.session_wait_seconds)
         while True:
-            session: SessionResult = await self._activity(
-                OrderActivities.ensure_session, SessionInput(connection_id=connection_id), "session", QUICK,
-                local=local)
+            check: PreTradeResult | None = None
+            if order is not None:
+                prepared: PrepareResult = await self._activity(
+                    OrderActivities.prepare_order, PrepareInput(order=order), "session and pre-trade check", QUICK,
+                    local=True)
+                session, check, order = prepared.session, prepared.check, None
+            else:
+                session = await self._activity(
+                    OrderActivities.ensure_session, SessionInput(connection_id=connection_id), "session", QUICK,
+                    local=local)
             done = session.ready or session.status == "UNKNOWN" or workflow.now() >= deadline
             if done or self.state.cancel_requested is not None:
-                return session
-            if reroutable and workflow.patched("smart-reroute"):
-                return session
+                return session, check
+            if reroutable and self._patched("smart-reroute"):
+                return session, check
             remaining = (deadline - workflow.now()).total_seconds()
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self.state.cancel_requested is not None,
@@ -204,25 +273,65 @@ class OrderWorkflow(OrderChanges):
         self._details()
 
     async def _submit(self) -> None:
-        order = self._order
-        self._track(order.submit(workflow.now()))
-        await self._flush()
-        try:
-            snapshot: OrderSnapshot = await self._activity(
-                OrderActivities.submit_order, SubmitInput(order=order.order), f"submit {order.order.describe()}", SUBMIT
-            )
-        except ActivityError as err:
-            snapshot_or_none = await self._after_failed_submit(err)
+        if self._folded():
+            snapshot_or_none = await self._submit_and_record()
             if snapshot_or_none is None:
                 return
             snapshot = snapshot_or_none
-        self.state.submitted = True
-        self._apply_snapshot(snapshot)
-        await self._flush()
-        if snapshot.filled_quantity > self._order.filled_quantity and workflow.patched("poll-when-ack-shows-fills"):
+        else:
+            order = self._order
+            self._track(order.submit(workflow.now()))
+            await self._flush()
+            try:
+                snapshot = await self._activity(
+                    OrderActivities.submit_order, SubmitInput(order=order.order), f"submit {order.order.describe()}",
+                    {**SUBMIT, "result_type": OrderSnapshot})
+            except ActivityError as err:
+                snapshot_or_none = await self._after_failed_submit(err)
+                if snapshot_or_none is None:
+                    return
+                snapshot = snapshot_or_none
+            self.state.submitted = True
+            self._apply_snapshot(snapshot)
+            await self._flush()
+        if snapshot.filled_quantity > self._order.filled_quantity and self._patched("poll-when-ack-shows-fills"):
             # The acknowledgement already shows fills: fetch them now instead of after a poll interval.
             await self._poll_and_apply()
             await self._flush()
+
+    async def _submit_and_record(self) -> OrderSnapshot | None:
+        """Submit; the activity stores the order SUBMITTED before the broker sees it and ACCEPTED after."""
+        order = self._order
+        self._track(order.submit(workflow.now()))
+        record = self._take_unrecorded()
+        self._upsert_status()  # what `_flush` does, but for the record: submit_order stores it
+        await self._raise_alerts()
+        await self._tell_group()
+        try:
+            result: SubmitResult = await self._activity(
+                OrderActivities.submit_order, SubmitInput(order=order.order, record=record),
+                f"submit {order.order.describe()}", {**SUBMIT, "result_type": SubmitResult})
+        except ActivityError as err:
+            # No attempt may have stored the SUBMITTED change: the next record stores it (once).
+            self.state.unrecorded_updates[:0] = record.updates
+            snapshot = await self._after_failed_submit(err)
+            if snapshot is not None:
+                self.state.submitted = True
+                self._apply_snapshot(snapshot)
+                await self._flush()
+            return snapshot
+        self.state.submitted = True
+        self.state.order = result.order  # as stored: acknowledged on the server's clock, like workflow.now()
+        snapshot = result.snapshot
+        if self.state.poll_since is None:
+            self.state.poll_since = (snapshot.submitted_at or workflow.now()) - timedelta(seconds=30)
+        if snapshot.broker_order_id not in self.state.broker_order_ids:
+            self.state.broker_order_ids.append(snapshot.broker_order_id)
+        self._queue_alert(late_acknowledgement(self._order, self._timing()))
+        # Events waiting, or fills the acknowledgement shows, are applied next and flushed once (one upsert).
+        if not self.events and snapshot.filled_quantity <= self._order.filled_quantity:
+            await self._flush()
+        return snapshot
 
     async def _after_failed_submit(self, err: ActivityError) -> OrderSnapshot | None:
         cause = err.cause
@@ -262,17 +371,20 @@ class OrderWorkflow(OrderChanges):
         # One poll-deadline timer kept across events (a new one only after it fired), not one per wait.
         deadline: asyncio.Task[None] | None = None
         deadline_at = workflow.now()
-        lean = workflow.patched(LEAN_HISTORY)
+        lean = self._lean()
+        folded = self._folded()
         while not self._order.is_terminal:
             interval = min(self.request.poll_interval_seconds * (2 ** min(idle, 6)), MAX_POLL_SECONDS)
-            quiet = self.state.stream_healthy and workflow.patched("quiet-polls-while-streaming")
+            quiet = self.state.stream_healthy and self._patched("quiet-polls-while-streaming")
             # A cancel or amend waiting for the broker's answer is confirmed by polling, stream or not: its
             # event may have been lost with a worker (found by `make chaos`: a cancel waited 15 minutes).
             confirming = self._order.status.is_pending and self.confirm_pending
             if quiet and not confirming:
                 # The stream brings every change (and reconciles after a gap): poll only as a safety net.
                 interval = max(interval, self.request.safety_poll_seconds)
-            if lean:
+            if folded and (self.events or (not confirming and self.confirm_pending and self._order.status.is_pending)):
+                pass  # something to do already: no timer started for a wait that would not happen
+            elif lean:
                 if deadline is None or deadline.done() or (confirming and deadline_at > workflow.now() + timedelta(
                         seconds=interval)):
                     deadline = asyncio.create_task(workflow.sleep(timedelta(seconds=interval), summary="poll"))
@@ -283,7 +395,10 @@ class OrderWorkflow(OrderChanges):
                     await workflow.wait_condition(lambda: bool(self.events) or self._order.is_terminal,
                                                   timeout=timedelta(seconds=interval), timeout_summary="poll")
             async with self.lock:
-                changed = self._apply_events() if self.events else await self._poll_and_apply()
+                if folded and self._order.is_terminal and not self.events:
+                    changed = False  # ended meanwhile (a cancel): the last look is part of `_finish`
+                else:
+                    changed = self._apply_events() if self.events else await self._poll_and_apply()
                 await self._flush()
             idle = 0 if changed else idle + 1
             if quiet and not self.state.stream_healthy:
@@ -302,6 +417,8 @@ class OrderWorkflow(OrderChanges):
                 self.state.executions = self.state.executions[-MAX_CARRIED_EXECUTIONS:]
                 carry = self.request.model_copy(update={"carried": self.state})
                 workflow.continue_as_new(carry)
+        if folded:
+            return  # the last look is part of `_finish`
         async with self.lock:
             # One last look: a fill can arrive after the cancel, and must still be recorded.
             await self._poll_and_apply()
@@ -408,7 +525,7 @@ class OrderWorkflow(OrderChanges):
         if parent is None or order is None:
             return
         told = (str(order.status), order.filled_quantity)
-        if self.__dict__.get("_told_group") == told or not workflow.patched(GROUP_LEG_SIGNAL):
+        if self.__dict__.get("_told_group") == told or not self._patched(GROUP_LEG_SIGNAL):
             return
         self.__dict__["_told_group"] = told  # not state: a new run (or a replay) tells again, the group dedups
         update = LegUpdate(client_order_id=self.client_order_id, status=str(order.status),

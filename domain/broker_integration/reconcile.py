@@ -10,7 +10,7 @@ from .order_state import OrderStatus
 from .ports import OrderSnapshot, TradeEvent, TradeEventKind
 from .value_objects import ExecutionReport, OrderStatusUpdate
 
-__all__ = ["apply_execution_once", "apply_snapshot_status", "apply_trade_event"]
+__all__ = ["apply_acknowledgement", "apply_execution_once", "apply_snapshot_status", "apply_trade_event"]
 
 S = OrderStatus
 
@@ -21,6 +21,17 @@ def apply_execution_once(order: Order, report: ExecutionReport) -> tuple[bool, O
         return True, order.apply_execution(report)
     except DuplicateExecutionError:
         return False, None
+
+
+def apply_acknowledgement(order: Order, snapshot: OrderSnapshot, at: datetime) -> list[OrderStatusUpdate]:
+    """Apply the broker's answer to the submission of a SUBMITTED order: the acknowledgement, then the status
+    it shows (a cancel, a rejection) unless it shows fills, which come as executions first."""
+    updates: list[OrderStatusUpdate | None] = []
+    if order.status is S.SUBMITTED:
+        updates.append(order.accept(snapshot.broker_order_id, at, snapshot.submitted_at))
+    if snapshot.filled_quantity <= 0:
+        updates += apply_snapshot_status(order, snapshot, at)
+    return [u for u in updates if u is not None]
 
 
 def apply_snapshot_status(order: Order, snapshot: OrderSnapshot, at: datetime) -> list[OrderStatusUpdate]:

@@ -17,7 +17,8 @@ import pytest
 import pytest_asyncio
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -157,6 +158,24 @@ async def test_market_order_fills_and_is_recorded_once(world: World) -> None:
     assert len(await world.repos.executions.list_for_order(cid)) == 1
     history = [u.status for u in await world.repos.statuses.history(cid)]
     assert history == ["SUBMITTED", "ACCEPTED", "FILLED"]
+
+
+# docs/benchmarks.md, section 4: a simple filled market order within 25 history events (issue 10).
+MAX_EVENTS_SIMPLE_MARKET_ORDER = 25
+
+
+async def test_a_filled_market_order_stays_within_the_history_budget(world: World) -> None:
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=1)
+    outcome = await handle.result()
+    assert outcome.view.status == "FILLED" and outcome.metrics is not None
+    history = await handle.fetch_history()
+    kinds = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events]
+    assert len(kinds) <= MAX_EVENTS_SIMPLE_MARKET_ORDER, (len(kinds), kinds, activity_types(history))
+    # What the folds keep: SUBMITTED stored by submit_order before the broker call, one last look, the outcome.
+    assert activity_types(history) == ["prepare_order", "submit_order", "poll_order", "finish_order"]
+    cid = outcome.view.client_order_id
+    assert [u.status for u in await world.repos.statuses.history(cid)] == ["SUBMITTED", "ACCEPTED", "FILLED"]
+    assert len(await world.repos.executions.list_for_order(cid)) == 1
 
 
 @pytest.mark.parametrize(
@@ -527,10 +546,23 @@ def _stream(world: World, healthy: bool) -> StreamHealth:
     return probe
 
 
+def activity_types(history: WorkflowHistory) -> list[str]:
+    """The activities of a history in order: scheduled ones and local ones (one marker each)."""
+    types = []
+    for e in history.events:
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            types.append(e.activity_task_scheduled_event_attributes.activity_type.name)
+        elif e.HasField("marker_recorded_event_attributes") and "data" in e.marker_recorded_event_attributes.details:
+            data = json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+            if "activity_type" in data:
+                types.append(data["activity_type"])
+    return types
+
+
 async def _polls(handle: WorkflowHandle[Any, Any]) -> int:
-    history = await handle.fetch_history()
-    return sum(1 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
-               and e.activity_task_scheduled_event_attributes.activity_type.name == "poll_order")
+    """Polls of the order, remote or local; the last look of finish_order (patch fold-records) included."""
+    types = activity_types(await handle.fetch_history())
+    return sum(1 for t in types if t in ("poll_order", "finish_order"))
 
 
 async def test_a_resting_order_polls_slowly_while_the_stream_is_healthy_and_fast_when_not(world: World) -> None:

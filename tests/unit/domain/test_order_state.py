@@ -153,3 +153,26 @@ def test_random_event_sequences_never_reach_an_illegal_state_or_overfill(
         assert can_transition(update.previous_status, update.status)
     if order.filled_quantity == order.order.quantity and order.filled_quantity > 0:
         assert order.status is S.FILLED
+
+
+def test_an_acknowledgement_accepts_and_applies_its_status_unless_it_shows_fills() -> None:
+    from domain.broker_integration import OrderSnapshot
+    from domain.broker_integration.reconcile import apply_acknowledgement
+
+    def ack(status: OrderStatus, filled: int = 0) -> OrderSnapshot:
+        return OrderSnapshot(broker_order_id="B1", client_order_id="c1", status=status, symbol="AAPL",
+                             quantity=Decimal(100), filled_quantity=Decimal(filled), submitted_at=T0)
+
+    order = new_order()
+    order.submit(T0)
+    updates = apply_acknowledgement(order, ack(S.ACCEPTED), T0 + timedelta(seconds=1))
+    assert [u.status for u in updates] == [S.ACCEPTED] and order.broker_order_id == "B1"
+    assert order.accepted_at == T0 + timedelta(seconds=1) and order.broker_submitted_at == T0
+    canceled = new_order()
+    canceled.submit(T0)
+    assert [u.status for u in apply_acknowledgement(canceled, ack(S.CANCELED), T0)] == [S.ACCEPTED, S.CANCELED]
+    filled = new_order()
+    filled.submit(T0)
+    # Fills first (as executions): the status the answer shows waits for them.
+    assert [u.status for u in apply_acknowledgement(filled, ack(S.FILLED, 100), T0)] == [S.ACCEPTED]
+
