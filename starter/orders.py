@@ -180,7 +180,9 @@ class OrderClient(OrderGroupClient):
             raise OrderChangeRejectedError(str(getattr(cause, "message", None) or cause or exc)) from exc
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
-                if "completed" in exc.message:
+                # A change that arrives while the order's last workflow task runs is aborted when the workflow
+                # closes ("workflow update was aborted by closing workflow"): the order is closed, not unknown.
+                if "completed" in exc.message or await _closed(handle):
                     raise OrderChangeRejectedError(f"order {client_order_id} is closed") from exc
                 raise OrderNotFoundError(f"no order {client_order_id}") from exc
             raise
@@ -249,3 +251,12 @@ def _static_search_attributes(request: OrderRequest) -> TypedSearchAttributes:
     if request.connection_id and not is_smart(request.connection_id):
         pairs.append(SearchAttributePair(CONNECTION_ID, request.connection_id))
     return TypedSearchAttributes(pairs)
+
+
+async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the workflow exists and has closed (False when it cannot be told)."""
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return False
+    return description.status not in (None, WorkflowExecutionStatus.RUNNING)

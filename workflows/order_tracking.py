@@ -192,13 +192,21 @@ class OrderTracking:
                          broker_order_ids=list(self.state.broker_order_ids), since=self.state.poll_since)
 
     async def _poll_once(self) -> PollResult | None:
+        # A poll only reads: a local activity (one marker) on the `fold-records` path. A local activity runs on
+        # this workflow's worker only, and a worker whose broker session cannot see the order (an account
+        # missing from its session pool, the likeliest way `make chaos` lost a fill) would fail every poll of it and
+        # the poll after a refused cancel, for good. So after a local poll failed the next one is a remote
+        # activity, which any worker may run, as every poll did before `fold-records`; after it, local again.
+        local = self._folded() and not self.__dict__.get("_poll_remotely", False)
         try:
-            # A poll only reads: a local activity (one marker) on the `fold-records` path.
             result: PollResult = await self._activity(OrderActivities.poll_order, self._poll_input(), "poll", POLL,
-                                                      local=self._folded())
+                                                      local=local)
         except ActivityError as err:
             workflow.logger.warning("poll failed: %s", err.cause)
+            # Not state: decided by the polls' recorded outcomes, so a replay decides the same.
+            self.__dict__["_poll_remotely"] = local
             return None
+        self.__dict__["_poll_remotely"] = False
         return result
 
     async def _poll_and_apply(self) -> bool:

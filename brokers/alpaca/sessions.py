@@ -19,6 +19,10 @@ from .schemas import AlpacaAccount
 
 __all__ = ["AlpacaSession", "CredentialsSource", "SessionPool"]
 
+# An additional key whose login failed is tried again after this long, doubling up to the maximum.
+MISSING_KEY_RETRY_SECONDS = 2.0
+MAX_MISSING_KEY_RETRY_SECONDS = 60.0
+
 CredentialsSource = Callable[[str], Awaitable[ConnectionCredentials | None]]
 
 log = logging.getLogger("brokerflow.alpaca")
@@ -71,6 +75,10 @@ class SessionPool:
         self._lock = asyncio.Lock()
         self._has_more_keys = False
         self._loaded_at = float("-inf")
+        # Additional keys whose login failed (a 5xx, a 429 burst): logged in again later, not given up on.
+        self._failed_keys: list[ConnectionCredentials] = []
+        self._failed_retry_at = float("inf")
+        self._failed_backoff = MISSING_KEY_RETRY_SECONDS
 
     def _open(self, auth: AlpacaAuth) -> AlpacaSession:
         return AlpacaSession(
@@ -101,12 +109,38 @@ class SessionPool:
         return current
 
     async def all(self) -> list[AlpacaSession]:
-        """Every session, logging in from the credentials source when none exists yet."""
+        """Every session, logging in from the credentials source when none exists yet, and logging in again
+        (with a backoff) an additional key whose login failed: without it, that key's account would stay
+        out of this pool for the life of the process (its orders not found, its fills not listed)."""
         if not self._sessions:
             async with self._lock:
                 if not self._sessions:
                     await self._login_from_source()
+        elif self._failed_keys and time.monotonic() >= self._failed_retry_at:
+            async with self._lock:
+                if self._failed_keys and time.monotonic() >= self._failed_retry_at:
+                    await self._login_failed_keys()
         return list(self._sessions.values())
+
+    async def _login_failed_keys(self) -> None:
+        keys, self._failed_keys = self._failed_keys, []
+        failed = [extra for extra in keys if await self._try_login(extra) is None]
+        self._failed_backoff = min(self._failed_backoff * 2, MAX_MISSING_KEY_RETRY_SECONDS)
+        self._remember_failed(failed)
+
+    def _remember_failed(self, failed: list[ConnectionCredentials]) -> None:
+        self._failed_keys = failed
+        if not failed:
+            self._failed_backoff = MISSING_KEY_RETRY_SECONDS
+        self._failed_retry_at = time.monotonic() + self._failed_backoff if failed else float("inf")
+
+    async def _try_login(self, extra: ConnectionCredentials) -> AlpacaSession | None:
+        try:
+            return await self.login(extra)
+        except AlpacaError as exc:
+            log.warning("connection %s: additional key %s…: %s", self.connection_id,
+                        (extra.api_key or "")[:4], exc.__class__.__name__)
+            return None
 
     async def _login_from_source(self) -> None:
         credentials = None if self._source is None else await self._source(self.connection_id)
@@ -119,14 +153,16 @@ class SessionPool:
 
     async def login_more(self, credentials: ConnectionCredentials) -> list[AlpacaSession]:
         """Log in each additional key pair (one account each); a failing one is logged and skipped, so one
-        revoked key does not take the connection's other accounts down."""
-        sessions = []
+        revoked key does not take the connection's other accounts down, and tried again later by `all()`."""
+        sessions, failed = [], []
         for extra in credentials.for_account_keys():
-            try:
-                sessions.append(await self.login(extra))
-            except AlpacaError as exc:
-                log.warning("connection %s: additional key %s…: %s", self.connection_id,
-                            (extra.api_key or "")[:4], exc.__class__.__name__)
+            session = await self._try_login(extra)
+            if session is None:
+                failed.append(extra)
+            else:
+                sessions.append(session)
+        self._failed_backoff = MISSING_KEY_RETRY_SECONDS
+        self._remember_failed(failed)
         return sessions
 
     async def reload(self, min_interval: float = 30.0) -> None:
@@ -166,5 +202,6 @@ class SessionPool:
     async def aclose(self) -> None:
         """Close every session."""
         sessions, self._sessions = list(self._sessions.values()), {}
+        self._remember_failed([])
         for session in sessions:
             await session.aclose()

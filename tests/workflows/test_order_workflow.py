@@ -638,3 +638,32 @@ async def test_a_cancel_the_stream_never_confirms_is_confirmed_by_polling(world:
     assert outcome.view.status == "CANCELED"
     stored = await world.repos.orders.get(cid)
     assert stored is not None and stored.status == OrderStatus.CANCELED
+
+
+async def test_a_fill_the_workflows_own_worker_cannot_see_is_found_by_a_poll_on_any_worker(world: World) -> None:
+    """Patch `fold-records` polls in local activities, on the workflow's worker only. A worker whose session
+    cannot see the order (an account left out of its session pool after a failed login) failed every poll
+    and the poll after a refused cancel: the fill was never recorded (likely what `make chaos` hit). After a
+    failed local poll the next poll is a remote activity, which any worker may run."""
+    from temporalio import activity
+
+    from domain.broker_integration import BrokerOrderNotFoundError
+
+    real_get_order = world.broker.get_order
+
+    async def blind_here(broker_order_id: str) -> Any:
+        if activity.in_activity() and activity.info().is_local:
+            raise BrokerOrderNotFoundError(f"order {broker_order_id} not found")
+        return await real_get_order(broker_order_id)
+
+    handle, cid, bid = await _resting(world)
+    world.broker.get_order = blind_here  # type: ignore[method-assign]
+    world.broker.fill(bid, 10, Decimal("90"))  # its stream event is lost
+    outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 10
+    assert len(await world.repos.executions.list_for_order(cid)) == 1
+    stored = await world.repos.orders.get(cid)
+    assert stored is not None and stored.status == "FILLED"
+    assert "poll_order" in [e.activity_task_scheduled_event_attributes.activity_type.name
+                            for e in (await handle.fetch_history()).events
+                            if e.HasField("activity_task_scheduled_event_attributes")]

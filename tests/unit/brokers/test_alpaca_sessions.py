@@ -108,3 +108,51 @@ async def test_concurrent_logins_keep_one_session() -> None:
     await gw.get_order(ORDER_ID)
     assert scripted.seen(f"GET /v2/orders/{ORDER_ID}")[-1].headers["APCA-API-KEY-ID"] == "PKNEW"
     await gw.close()
+
+
+async def test_an_additional_key_whose_login_failed_is_logged_in_again(monkeypatch: Any) -> None:
+    """A 504 while a worker first logged in its connection's second key used to leave that account out of the
+    worker's pool for good: every poll of its orders answered 404 and its fills were never listed (with patch
+    `fold-records` the polls of an order run on its workflow's worker: the likeliest way `make chaos` lost a
+    fill)."""
+    import contextlib
+
+    from brokers.alpaca import sessions as alpaca_sessions
+    from brokers.alpaca.errors import AlpacaOrderNotFoundError
+    from domain.broker_integration.value_objects import AccountKey
+
+    monkeypatch.setattr(alpaca_sessions, "MISSING_KEY_RETRY_SECONDS", 0.0)
+    second = "3f0c8a0e-7d1b-4d7e-9b7a-2a1f0f6c0099"
+    scripted, outage = Broker(), [1]
+    first_account = load("account")
+    second_account = {**first_account, "id": "acc-two", "account_number": "PA2222222"}
+
+    def account(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("APCA-API-KEY-ID") != "PKTWO":
+            return httpx.Response(200, json=first_account)
+        if outage[0]:
+            outage[0] -= 1
+            return httpx.Response(504, json={"message": "gateway timeout"})
+        return httpx.Response(200, json=second_account)
+
+    def order(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("APCA-API-KEY-ID") == "PKTWO":
+            return httpx.Response(200, json=order_json(id=second, client_order_id="c-2", status="filled",
+                                                       filled_qty="10"))
+        return httpx.Response(404, json={"code": 40410000, "message": "order not found"})
+
+    scripted.routes["GET /v2/account"] = account
+    scripted.routes[f"GET /v2/orders/{second}"] = order
+    credentials = KEYS.model_copy(update={"additional_keys": [AccountKey(api_key="PKTWO",
+                                                                         api_secret=SecretStr("two"))]})
+
+    async def source(connection_id: str) -> ConnectionCredentials:
+        return credentials
+
+    gw = AlpacaGateway("conn-1", config(), transport=httpx.MockTransport(scripted), credentials=source)
+    with contextlib.suppress(AlpacaOrderNotFoundError):  # the first look logs in both keys: the second fails
+        await gw.get_order(second)
+    assert outage == [0]
+    assert (await gw.get_order(second)).status == "FILLED"  # the next look logs the second key in again
+    assert (await gw.get_order(second)).status == "FILLED"
+    assert len(scripted.seen("GET /v2/account")) == 3
