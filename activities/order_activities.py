@@ -348,7 +348,8 @@ class OrderActivities:
             executions = await gateway.executions_since(request.since) if request.since else []
             fees = await gateway.fees_since(request.since) if request.since else []
         except BrokerError as exc:
-            # A 401 (a token the supervisor has refreshed since): forget this worker's session, as a submit does.
+            # A 401 (a token the supervisor has refreshed since): forget this worker's session, as a submit
+            # does, or every later poll here fails the same way (a local poll always runs here).
             if isinstance(exc, BrokerAuthenticationError):
                 self._sessions.invalidate(request.connection_id)
             raise broker_failure(exc) from exc
