@@ -234,9 +234,7 @@ class OrderActivities:
             account = await gateway.get_account(order.account_id)
             reference = await gateway.latest_price(order.symbol)
         except BrokerError as exc:
-            if isinstance(exc, BrokerAuthenticationError):  # forget this worker's (expired) session
-                self._sessions.invalidate(order.connection_id)
-            raise broker_failure(exc) from exc
+            raise self._broker_failure(order, exc) from exc  # a 401 forgets this worker's (expired) session
         price, fees = _price_and_fees(gateway, order, reference)
         if price <= 0 and (order.side.is_buy or order.side is OrderSide.SELL_SHORT):
             return PreTradeResult(ok=False, reason=f"NO_PRICE: no quote for {order.symbol} and no limit or stop "
