@@ -234,7 +234,7 @@ class OrderActivities:
             account = await gateway.get_account(order.account_id)
             reference = await gateway.latest_price(order.symbol)
         except BrokerError as exc:
-            raise self._broker_failure(order, exc) from exc  # a 401 forgets this worker's (expired) session
+            raise self._broker_failure(order.connection_id, exc) from exc
         price, fees = _price_and_fees(gateway, order, reference)
         if price <= 0 and (order.side.is_buy or order.side is OrderSide.SELL_SHORT):
             return PreTradeResult(ok=False, reason=f"NO_PRICE: no quote for {order.symbol} and no limit or stop "
@@ -314,7 +314,7 @@ class OrderActivities:
         try:
             found = await gateway.get_order_by_client_id(order.client_order_id)
         except BrokerError as exc:
-            raise self._broker_failure(order, exc) from exc
+            raise self._broker_failure(order.connection_id, exc) from exc
         return _same_order(order, found) if found is not None else None
 
     async def _send(self, gateway: BrokerGateway, order: BrokerOrder) -> OrderSnapshot:
@@ -327,11 +327,13 @@ class OrderActivities:
                 raise ApplicationError(f"{exc}; not visible yet, looking again", type="DuplicateNotVisible") from exc
             return found
         except BrokerError as exc:
-            raise self._broker_failure(order, exc) from exc
+            raise self._broker_failure(order.connection_id, exc) from exc
 
-    def _broker_failure(self, order: BrokerOrder, exc: BrokerError) -> ApplicationError:
-        if isinstance(exc, BrokerAuthenticationError) and order.connection_id is not None:
-            self._sessions.invalidate(order.connection_id)
+    def _broker_failure(self, connection_id: str | None, exc: BrokerError) -> ApplicationError:
+        """The activity failure for a broker error. A 401 (a token the supervisor has refreshed since) also
+        forgets this worker's session, or every later call here would fail the same way."""
+        if isinstance(exc, BrokerAuthenticationError) and connection_id is not None:
+            self._sessions.invalidate(connection_id)
         return broker_failure(exc)
 
     @activity.defn
@@ -346,11 +348,7 @@ class OrderActivities:
             executions = await gateway.executions_since(request.since) if request.since else []
             fees = await gateway.fees_since(request.since) if request.since else []
         except BrokerError as exc:
-            # A 401 (a token the supervisor has refreshed since): forget this worker's session, as a submit
-            # does, or every later poll here fails the same way (a local poll always runs here).
-            if isinstance(exc, BrokerAuthenticationError):
-                self._sessions.invalidate(request.connection_id)
-            raise broker_failure(exc) from exc
+            raise self._broker_failure(request.connection_id, exc) from exc
         ids = set(request.broker_order_ids) | {s.broker_order_id for s in replaced}
         ids |= {snapshot.broker_order_id} if snapshot else set()
         cid = request.client_order_id
@@ -420,9 +418,7 @@ class OrderActivities:
         try:
             await gateway.cancel_order(request.broker_order_id)
         except BrokerError as exc:
-            if isinstance(exc, BrokerAuthenticationError):
-                self._sessions.invalidate(request.connection_id)
-            raise broker_failure(exc) from exc
+            raise self._broker_failure(request.connection_id, exc) from exc
 
     @activity.defn
     async def replace_order(self, request: ReplaceInput) -> OrderSnapshot:
@@ -438,7 +434,7 @@ class OrderActivities:
         except AmbiguousOutcomeError as exc:
             raise ApplicationError(str(exc), type=REPLACE_OUTCOME_UNKNOWN, non_retryable=True) from exc
         except BrokerError as exc:
-            raise broker_failure(exc) from exc
+            raise self._broker_failure(request.connection_id, exc) from exc
         if terms is not None:  # the broker took the new terms: the reservation follows them
             await terms.commit()
         return replaced
@@ -453,7 +449,7 @@ class OrderActivities:
         try:
             reference = await gateway.latest_price(amended.symbol)
         except BrokerError as exc:
-            raise broker_failure(exc) from exc
+            raise self._broker_failure(request.connection_id, exc) from exc
         price, fees = _price_and_fees(gateway, amended, reference)
         today = market_date(self._sessions.clock.now())
         try:

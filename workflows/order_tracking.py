@@ -56,6 +56,9 @@ class OrderTracking:
     state: OrderWorkflowState
     events: list[TradeEvent]
     client_order_id: str
+    # After a failed local poll the next one runs remotely (`_poll_once`). Not state: decided by the polls'
+    # recorded outcomes, so a replay decides the same.
+    _poll_remotely: bool = False
 
     def status(self) -> OrderView:
         raise NotImplementedError
@@ -197,16 +200,15 @@ class OrderTracking:
         # missing from its session pool, the likeliest way `make chaos` lost a fill) would fail every poll of it and
         # the poll after a refused cancel, for good. So after a local poll failed the next one is a remote
         # activity, which any worker may run, as every poll did before `fold-records`; after it, local again.
-        local = self._folded() and not self.__dict__.get("_poll_remotely", False)
+        local = self._folded() and not self._poll_remotely
         try:
             result: PollResult = await self._activity(OrderActivities.poll_order, self._poll_input(), "poll", POLL,
                                                       local=local)
         except ActivityError as err:
             workflow.logger.warning("poll failed: %s", err.cause)
-            # Not state: decided by the polls' recorded outcomes, so a replay decides the same.
-            self.__dict__["_poll_remotely"] = local
+            self._poll_remotely = local
             return None
-        self.__dict__["_poll_remotely"] = False
+        self._poll_remotely = False
         return result
 
     async def _poll_and_apply(self) -> bool:
