@@ -1,4 +1,5 @@
-"""Order-group activities: which path a group takes, and the native path's submission and polling."""
+"""Order-group activities: which path a group takes, and the native path's pre-trade check and ledger
+reservation (the single order's own check, leg by leg), submission, polling and release."""
 
 from __future__ import annotations
 
@@ -20,9 +21,13 @@ from .group_models import (
     GroupCapabilitiesResult,
     GroupPollInput,
     GroupPollResult,
+    GroupPreTradeInput,
+    GroupPreTradeResult,
+    GroupReleaseInput,
     SubmitGroupInput,
 )
-from .order_activities import broker_failure
+from .models import PreTradeInput
+from .order_activities import OrderActivities, broker_failure
 from .ports import ActivityRepositories
 from .sessions import SessionPool
 
@@ -35,10 +40,42 @@ class GroupActivities:
     def __init__(self, repositories: ActivityRepositories, sessions: SessionPool) -> None:
         self._repos = repositories
         self._sessions = sessions
+        self._orders = OrderActivities(repositories, sessions)
 
     def methods(self) -> list[Callable[..., Any]]:
         """The bound activity methods, for Worker(activities=...)."""
-        return [self.group_capabilities, self.submit_group, self.poll_group]
+        return [self.group_capabilities, self.pre_trade_group, self.submit_group, self.poll_group,
+                self.release_group_legs]
+
+    @activity.defn
+    async def pre_trade_group(self, request: GroupPreTradeInput) -> GroupPreTradeResult:
+        """Each leg through the single order's pre-trade check and reservation (an OCO's exits hold their
+        position once). Enforced, a refusal releases what this call reserved: the group is not sent."""
+        reserved: list[str] = []
+        for role in request.roles:
+            order = request.group.broker_order(role, request.quantity)
+            checked = await self._orders.pre_trade_check(PreTradeInput(order=order))
+            if checked.ok:
+                reserved.append(order.client_order_id)
+                continue
+            reason = f"{role}: {checked.reason}"
+            if request.enforce:
+                await self._release(reserved, "group refused before submission")
+                return GroupPreTradeResult(ok=False, reason=reason)
+            return GroupPreTradeResult(ok=False, reason=reason, reserved=reserved)
+        return GroupPreTradeResult(ok=True, reserved=reserved)
+
+    @activity.defn
+    async def release_group_legs(self, request: GroupReleaseInput) -> None:
+        """Release the reservations of legs that have ended."""
+        await self._release(request.client_order_ids, request.reason)
+
+    async def _release(self, client_order_ids: list[str], reason: str) -> None:
+        ledger = getattr(self._repos, "ledger", None)
+        if ledger is None:
+            return
+        for client_order_id in client_order_ids:
+            await ledger.release(client_order_id, reason)
 
     @activity.defn
     async def group_capabilities(self, request: GroupCapabilitiesInput) -> GroupCapabilitiesResult:

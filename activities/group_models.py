@@ -24,6 +24,9 @@ __all__ = [
     "GroupPath",
     "GroupPollInput",
     "GroupPollResult",
+    "GroupPreTradeInput",
+    "GroupPreTradeResult",
+    "GroupReleaseInput",
     "GroupView",
     "LegChange",
     "LegChangeKind",
@@ -136,3 +139,26 @@ class GroupPollResult(BaseModel):
 
     legs: dict[LegRole, OrderSnapshot] = Field(default_factory=dict)
     executions: list[ExecutionReport] = Field(default_factory=list)
+
+
+class GroupPreTradeInput(BaseModel):
+    """The pre-trade check (and ledger reservation) of some legs of a native group: its entry before it is sent
+    (an OCO: both exits, against the position), a bracket's exits once the entry has filled (`quantity`)."""
+
+    group: OrderGroupRequest
+    roles: list[LegRole]
+    quantity: Decimal | None = None
+    enforce: bool = True  # False: a refusal is reported, the legs already reserved stay
+
+
+class GroupPreTradeResult(BaseModel):
+    ok: bool
+    reason: str | None = None
+    reserved: list[str] = Field(default_factory=list)  # client order ids whose check passed
+
+
+class GroupReleaseInput(BaseModel):
+    """Legs that have ended: their reservations are released (filled, canceled, expired, rejected)."""
+
+    client_order_ids: list[str]
+    reason: str

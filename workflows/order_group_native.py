@@ -3,7 +3,12 @@
 The group is submitted once (a retry looks the parent up by its client order id first), then followed by polls of
 the parent order and its legs until every leg has ended. Each leg is recorded as an order of its own
 (`<group id>-en|tp|sl`, with its status history and executions) through the order workflow's recording activity.
-A group cancel cancels the live legs at the broker. Deterministic only.
+A group cancel cancels the live legs at the broker.
+
+Pre-trade (`workflow.patched(NATIVE_PRE_TRADE)`; groups started before it run as they did): the single order's
+check and ledger reservation run on the entry before the group is sent (an OCO: on both exits, against the
+position, held once), a refusal rejects the group with nothing sent; a bracket's exits reserve the position once
+the entry has ended filled; each leg's reservation is released when its order ends. Deterministic only.
 """
 
 from __future__ import annotations
@@ -17,12 +22,21 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.group_activities import GroupActivities
-    from activities.group_models import GroupPollInput, GroupPollResult, LegUpdate, SubmitGroupInput
+    from activities.group_models import (
+        GroupPollInput,
+        GroupPollResult,
+        GroupPreTradeInput,
+        GroupPreTradeResult,
+        GroupReleaseInput,
+        LegUpdate,
+        SubmitGroupInput,
+    )
     from activities.models import CancelInput, RecordInput
     from activities.order_activities import OrderActivities
     from domain.broker_integration import (
         DomainError,
         ExecutionReport,
+        GroupKind,
         LegEvent,
         LegEventKind,
         LegRole,
@@ -40,7 +54,10 @@ with workflow.unsafe.imports_passed_through():
 if TYPE_CHECKING:
     from .order_group import OrderGroupWorkflow
 
-__all__ = ["NativeGroup"]
+__all__ = ["NATIVE_PRE_TRADE", "NativeGroup"]
+
+# The native path runs the pre-trade check and ledger reservation (issue 8); groups started before run without.
+NATIVE_PRE_TRADE = "native-group-pre-trade"
 
 # Typed for execute_activity_method's keyword arguments.
 POLL: dict[str, Any] = _POLL
@@ -58,18 +75,24 @@ class NativeGroup:
         self.orders: dict[LegRole, Order] = {}
         self.since: datetime | None = None
         self.canceled = False
+        self.checked = False  # the pre-trade check and reservations are on (decided once, at the start)
+        self.released: set[LegRole] = set()
+        self.exits_reserved = False
 
     async def run(self) -> None:
         group = self.flow.group
         group.start()  # the actions are the broker's to carry out
+        self.checked = workflow.patched(NATIVE_PRE_TRADE)
+        if self.checked and not await self._pre_trade():
+            return
         try:
             found: GroupPollResult = await workflow.execute_activity_method(
                 GroupActivities.submit_group, SubmitGroupInput(group=self.request),
                 summary=f"submit {self.request.kind} {self.request.group_id}", **SUBMIT)
         except ActivityError as err:
-            self.flow.reason = f"not submitted: {err.cause or err}"
-            for role in self.request.roles:
-                group.apply(LegEvent(role=role, kind=LegEventKind.REJECTED, reason=self.flow.reason))
+            self._refuse(f"not submitted: {err.cause or err}")
+            if self.checked:
+                await self._release_all()
             return
         await self._apply(found)
         # Until every leg's order has ended too (a held leg is canceled at the broker after the group ends).
@@ -84,6 +107,55 @@ class NativeGroup:
                 polled: GroupPollResult = await workflow.execute_activity_method(
                     GroupActivities.poll_group, self._poll_input(), summary="poll", **POLL)
                 await self._apply(polled)
+
+    def _refuse(self, reason: str) -> None:
+        self.flow.reason = reason
+        for role in self.request.roles:
+            self.flow.group.apply(LegEvent(role=role, kind=LegEventKind.REJECTED, reason=reason))
+
+    async def _pre_trade(self) -> bool:
+        """The entry (an OCO: its exits) through the pre-trade check and reserved; False: refused, not sent."""
+        first = self.request.roles if self.request.kind is GroupKind.OCO else (LegRole.ENTRY,)
+        try:
+            checked: GroupPreTradeResult = await workflow.execute_activity_method(
+                GroupActivities.pre_trade_group, GroupPreTradeInput(group=self.request, roles=list(first)),
+                summary="pre-trade", **QUICK)
+        except ActivityError as err:
+            self._refuse(f"not submitted: {err.cause or err}")
+            return False
+        if not checked.ok:
+            self._refuse(f"not submitted: pre-trade: {checked.reason}")
+        return checked.ok
+
+    async def _reserve_exits(self) -> None:
+        """A bracket's (or OTO's) exits hold the position the entry bought, once it has ended filled."""
+        entry = self.orders.get(LegRole.ENTRY)
+        if self.exits_reserved or entry is None or not entry.is_terminal or entry.filled_quantity <= 0:
+            return
+        self.exits_reserved = True
+        exits = [role for role in self.request.roles if role is not LegRole.ENTRY]
+        try:
+            checked: GroupPreTradeResult = await workflow.execute_activity_method(
+                GroupActivities.pre_trade_group,
+                GroupPreTradeInput(group=self.request, roles=exits, quantity=entry.filled_quantity, enforce=False),
+                summary="reserve exits", **QUICK)
+        except ActivityError as err:
+            workflow.logger.warning("exits of %s not reserved: %s", self.request.group_id, err.cause)
+            return
+        if not checked.ok:  # the broker holds them anyway: say so, go on
+            workflow.logger.warning("exits of %s not reserved: %s", self.request.group_id, checked.reason)
+
+    async def _release_ended(self) -> None:
+        """Release the reservation of each leg whose order has ended (once)."""
+        ended = [role for role, order in self.orders.items() if order.is_terminal and role not in self.released]
+        if not ended:
+            return
+        self.released.update(ended)
+        ids = [self.orders[role].client_order_id for role in ended]
+        with contextlib.suppress(ActivityError):  # the ledger's own sweep releases what is left
+            await workflow.execute_activity_method(
+                GroupActivities.release_group_legs,
+                GroupReleaseInput(client_order_ids=ids, reason="leg ended"), summary="release", **QUICK)
 
     def _poll_input(self) -> GroupPollInput:
         return GroupPollInput(group=self.request, since=self.since)
@@ -106,7 +178,22 @@ class NativeGroup:
             except ActivityError as err:  # already ended: the next poll says how
                 workflow.logger.warning("cancel of %s refused: %s", role, err.cause)
 
+    async def _release_all(self) -> None:
+        with contextlib.suppress(ActivityError):
+            await workflow.execute_activity_method(
+                GroupActivities.release_group_legs,
+                GroupReleaseInput(client_order_ids=[self.request.broker_order(r).client_order_id
+                                                    for r in self.request.roles], reason="group not submitted"),
+                summary="release", **QUICK)
+
     async def _apply(self, result: GroupPollResult) -> None:
+        await self._apply_legs(result)
+        if self.checked:
+            if self.request.kind is not GroupKind.OCO:
+                await self._reserve_exits()
+            await self._release_ended()
+
+    async def _apply_legs(self, result: GroupPollResult) -> None:
         for role in self.request.roles:
             snapshot = result.legs.get(role)
             if snapshot is None:

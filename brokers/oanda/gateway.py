@@ -42,7 +42,7 @@ from .schemas import OandaAccountSummary, OandaOrder, OandaPosition, OandaTransa
 from .sessions import CredentialsSource, OandaSession, account_path
 from .stream import transactions_since
 
-__all__ = ["BROKER_NAME", "OANDA_CAPABILITIES", "CredentialsSource", "OandaGateway"]
+__all__ = ["BROKER_NAME", "OANDA_CAPABILITIES", "CredentialsSource", "OandaGateway", "with_margin_terms"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,17 @@ OANDA_CAPABILITIES = BrokerCapabilities(
     sub_penny_tick=Decimal("0.00001"),
     sub_penny_threshold=Decimal("0"),
 )
+
+
+def with_margin_terms(account: BrokerAccount, wire: OandaAccountSummary) -> BrokerAccount:
+    """The account with OANDA's margin terms, for the pre-trade check: `marginRate` for every pair (0.02: 50:1)
+    and `marginAvailable` as reported."""
+    rate = parsing.decimal_or_none(wire.marginRate)
+    return account.model_copy(update={
+        "margin_rates": {str(AssetClass.FOREX): rate} if rate is not None and rate > 0 else {},
+        "margin_available": parsing.decimal_or_none(wire.marginAvailable)})
+
+
 # Cancels in the create's own batch that mean "refused", not "did not trade" (FOK/IOC without liquidity).
 _REFUSALS = frozenset({"INSUFFICIENT_MARGIN", "ACCOUNT_LOCKED", "ACCOUNT_ORDER_CREATION_LOCKED", "MARKET_HALTED",
                        "ACCOUNT_NOT_ACTIVE", "ACCOUNT_NEW_POSITIONS_LOCKED", "INSTRUMENT_NOT_TRADEABLE"})
@@ -292,7 +303,8 @@ class OandaGateway:
         asked_at = datetime.now(UTC)  # dated when asked for: a fill booked after this is not in it
         payload = await self._send("GET", path)
         wire = validated(OandaAccountSummary, (payload or {}).get("account"), f"GET {path}")
-        return parsing.broker_account(wire, await self._positions(account), self.connection_id, asked_at)
+        found = parsing.broker_account(wire, await self._positions(account), self.connection_id, asked_at)
+        return with_margin_terms(found, wire)
 
     async def list_accounts(self) -> list[BrokerAccount]:
         """Every v20 account the token reaches, with its positions."""

@@ -204,6 +204,10 @@ class BrokerAccount(BaseModel):
     shorting_enabled: bool = False
     allow_unsettled_funds: bool = False
     realized_pnl: Decimal = Decimal("0")
+    # The broker's margin terms where it sets them itself (forex; crypto where it lends): the fraction of the
+    # notional an order posts, by symbol or by asset class ("FOREX"), and its margin available, when reported.
+    margin_rates: dict[str, Decimal] = Field(default_factory=dict)
+    margin_available: Decimal | None = None
     positions: dict[str, Position] = Field(default_factory=dict)
     pending_settlements: list[Settlement] = Field(default_factory=list)
     unsettled_purchases: list[UnsettledPurchase] = Field(default_factory=list)

@@ -16,11 +16,12 @@ __all__ = ["SqlBrokerAccountRepository"]
 
 _ACCOUNTS = table_of(BrokerAccountRow)
 
-# Our own bookkeeping, which brokers do not report: one JSONB column, decimals as strings.
+# Our own bookkeeping, which brokers do not report, and the broker's margin terms (forex, crypto):
+# one JSONB column, decimals as strings.
 LEDGER_FIELDS = frozenset({
     "last_equity", "last_maintenance_margin", "allow_unsettled_funds", "realized_pnl", "pending_settlements",
     "unsettled_purchases", "good_faith_violations", "day_trades", "opened_today", "trade_date", "booked_at",
-    "day_trade_orders",
+    "day_trade_orders", "margin_rates", "margin_available",
 })
 
 

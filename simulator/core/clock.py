@@ -1,15 +1,23 @@
-"""The simulated clock and the US equity session calendar (weekdays 09:30-16:00 New York, no holidays)."""
+"""The simulated clock and the session calendars (no holidays), by asset class:
+
+- US equities: weekdays 09:30-16:00 New York;
+- forex: 24 hours, Sunday 17:00 to Friday 17:00 New York;
+- crypto: always open.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 __all__ = [
     "CLOSE_TIME",
     "DEFAULT_START",
+    "FOREX_ROLL_TIME",
     "NEW_YORK",
     "OPEN_TIME",
+    "Session",
     "SimClock",
     "is_business_day",
     "next_business_day",
@@ -31,6 +39,48 @@ def _new_york() -> tzinfo:
 NEW_YORK = _new_york()
 OPEN_TIME = time(9, 30)
 CLOSE_TIME = time(16, 0)
+FOREX_ROLL_TIME = time(17, 0)  # forex opens Sunday and closes Friday at this New York time
+_FRIDAY, _SATURDAY, _SUNDAY = 4, 5, 6
+
+
+class Session(StrEnum):
+    """The trading hours an instrument follows."""
+
+    EQUITY = "equity"
+    FOREX = "forex"
+    CRYPTO = "crypto"
+
+    @classmethod
+    def of(cls, asset_class: str) -> Session:
+        """The session of an instrument's asset class ("us_equity", "forex", "crypto"; anything else: equity)."""
+        return _SESSIONS.get(asset_class, cls.EQUITY)
+
+
+_SESSIONS = {"forex": Session.FOREX, "crypto": Session.CRYPTO}
+
+
+def _forex_open(moment: datetime) -> bool:
+    local = moment.astimezone(NEW_YORK)
+    weekday, now = local.weekday(), local.time()
+    if weekday == _SATURDAY:
+        return False
+    if weekday == _FRIDAY:
+        return now < FOREX_ROLL_TIME
+    if weekday == _SUNDAY:
+        return now >= FOREX_ROLL_TIME
+    return True
+
+
+def _forex_next(moment: datetime, weekday: int) -> datetime:
+    """The first `weekday` 17:00 New York strictly after `moment` (Sunday: the open, Friday: the close)."""
+    day = moment.astimezone(NEW_YORK).date()
+    while True:
+        edge = datetime.combine(day, FOREX_ROLL_TIME, tzinfo=NEW_YORK).astimezone(UTC)
+        if day.weekday() == weekday and edge > moment:
+            return edge
+        day += timedelta(days=1)
+
+
 # Monday 2026-03-02 10:00 New York: the market is open when a default simulator starts.
 DEFAULT_START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -84,14 +134,27 @@ class SimClock:
         """Return the New York trading date of now."""
         return trading_date(self._now)
 
-    def is_open(self, moment: datetime | None = None) -> bool:
-        """Return True while the regular session is open."""
+    def is_open(self, moment: datetime | None = None, session: Session = Session.EQUITY) -> bool:
+        """Return True while `session` (the regular equity session unless told) is open."""
         moment = moment or self._now
+        if session is Session.CRYPTO:
+            return True
+        if session is Session.FOREX:
+            return _forex_open(moment)
         day = trading_date(moment)
         return is_business_day(day) and session_open(day) <= moment < session_close(day)
 
+    def next_change(self, session: Session, moment: datetime | None = None) -> datetime | None:
+        """When `session` next opens (while closed) or closes (while open), strictly after `moment`; None: never."""
+        moment = moment or self._now
+        if session is Session.CRYPTO:
+            return None
+        if session is Session.FOREX:
+            return _forex_next(moment, _FRIDAY if _forex_open(moment) else _SUNDAY)
+        return self.next_close(moment) if self.is_open(moment) else self.next_open(moment)
+
     def next_open(self, moment: datetime | None = None) -> datetime:
-        """Return the next session open strictly after `moment`."""
+        """Return the next regular equity session open strictly after `moment`."""
         moment = moment or self._now
         day = trading_date(moment)
         while True:
@@ -100,7 +163,7 @@ class SimClock:
             day += timedelta(days=1)
 
     def next_close(self, moment: datetime | None = None) -> datetime:
-        """Return the next session close strictly after `moment`."""
+        """Return the next regular equity session close strictly after `moment`."""
         moment = moment or self._now
         day = trading_date(moment)
         while True:

@@ -43,7 +43,7 @@ class Exchange:
         self.state.accounts[account.id] = account
 
     def submit(self, account_id: str, request: OrderRequest) -> SimOrder:
-        """Accept a new order (returned as accepted) and route it if the market is open."""
+        """Accept a new order (returned as accepted) and route it if its instrument's session is open."""
         state = self.state
         account = state.accounts[account_id]
         inst = state.instrument(request.symbol)
@@ -146,6 +146,8 @@ class Exchange:
         return inst
 
     def _check_session(self, request: OrderRequest) -> None:
+        """The auctions (OPG, CLS) are the equity session's: they check its hours (a forex or crypto order is
+        routed by its own session, see `_start`)."""
         clock = self.state.clock
         if request.time_in_force is TimeInForce.OPG and clock.is_open():
             raise Rejection(RejectKind.INVALID, "opg orders must be submitted before the market opens")
@@ -190,7 +192,7 @@ class Exchange:
             order.failed_at = state.now()
             state.set_status(order, OrderStatus.REJECTED)
             state.emit("rejected", order)
-        elif state.clock.is_open():
+        elif state.clock.is_open(session=session.session_of(state, order.symbol)):
             route(state, order)
         else:
             state.emit("accepted", order)

@@ -297,6 +297,7 @@ def merge_broker_snapshot(local: BrokerAccount | None, broker: BrokerAccount, to
         "last_equity": broker.last_equity or local.last_equity,
         "last_maintenance_margin": broker.last_maintenance_margin or local.last_maintenance_margin,
         "pattern_day_trader": broker.pattern_day_trader, "shorting_enabled": broker.shorting_enabled,
+        "margin_rates": broker.margin_rates, "margin_available": broker.margin_available,
         "day_trade_count": max(broker.day_trade_count, day_trade_count(local, today)),
         "positions": positions, "updated_at": broker.updated_at,
     })

@@ -1,6 +1,9 @@
-"""Pre-trade checks on our own account figures: buying power by account type, positions, shorting,
-day trades of small margin accounts, good-faith violations of cash accounts, and the buying power and
-shares that orders in flight already hold (reservations)."""
+"""Pre-trade checks on our own account figures: buying power by account type (or margin at the broker's rate
+for forex and crypto), positions, shorting, day trades of small margin accounts, good-faith violations of cash
+accounts, and the buying power and shares that orders in flight already hold (reservations).
+
+The two exits of an OCO (and of a bracket) sell the same position, and at most one of them trades: they hold
+it once. They are told by their client order ids, `<group id>-tp` and `<group id>-sl` (order_groups.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +11,24 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
+from pydantic import Field
+
 from ..base import ValueObject
 from ..entities import BrokerAccount
 from ..enums import AccountType, OrderSide, OrderType
 from ..errors import PreTradeRejectedError
+from ..order_groups import LegRole
 from ..value_objects import BrokerOrder
 from .accounting import day_trade_count, tracks_good_faith
 from .assets import notional
-from .margin import PDT_DAY_TRADES, PDT_MIN_EQUITY, AccountFigures, compute_figures
+from .margin import (
+    PDT_DAY_TRADES,
+    PDT_MIN_EQUITY,
+    RATED_CLASSES,
+    AccountFigures,
+    compute_figures,
+    margin_rate,
+)
 
 __all__ = [
     "SHORT_PRICE_BUFFER",
@@ -23,6 +36,7 @@ __all__ = [
     "ReservedTotals",
     "check_pre_trade",
     "estimated_cost",
+    "exit_pair",
     "required_buying_power",
     "reservation_for",
     "reserved_totals",
@@ -45,7 +59,10 @@ def estimated_cost(order: BrokerOrder, reference_price: Decimal, currency: str =
 
 
 def required_buying_power(order: BrokerOrder, reference_price: Decimal, currency: str = "USD") -> Decimal:
-    """What the order consumes of buying power (shorts valued as Alpaca does: max(limit, ask x 1.03))."""
+    """What the order consumes of buying power (equity shorts valued as Alpaca does: max(limit, ask x 1.03));
+    forex and crypto by their notional (their margin is this x the instrument's margin rate)."""
+    if order.side is OrderSide.SELL_SHORT and order.asset_class in RATED_CLASSES:
+        return estimated_cost(order, reference_price, currency)
     if order.side is OrderSide.SELL_SHORT:
         limit = order.price or ZERO
         price = max(limit, reference_price * SHORT_PRICE_BUFFER)
@@ -91,25 +108,66 @@ def reservation_for(order: BrokerOrder, account_id: str, reference_price: Decima
 
 
 class ReservedTotals(ValueObject):
-    """What other open orders of an account hold."""
+    """What other open orders of an account hold (an OCO's two exits once: the larger of the two)."""
 
     buying_power: Decimal = ZERO
     sell_quantity: Decimal = ZERO
     orders: int = 0
+    pair_buying_power: dict[str, Decimal] = Field(default_factory=dict)  # each group's exits (within the totals)
+    pair_sell_quantity: dict[str, Decimal] = Field(default_factory=dict)
+
+    def excluding_pair(self, order: BrokerOrder) -> ReservedTotals:
+        """The totals without what the order's own OCO sibling holds (they hold the position once)."""
+        group = exit_pair(order.client_order_id)
+        if group is None or (group not in self.pair_buying_power and group not in self.pair_sell_quantity):
+            return self
+        bp, qty = self.pair_buying_power.get(group, ZERO), self.pair_sell_quantity.get(group, ZERO)
+        return ReservedTotals(buying_power=self.buying_power - bp, sell_quantity=self.sell_quantity - qty,
+                              orders=max(self.orders - 1, 0))
+
+
+_EXIT_SUFFIXES = tuple(f"-{role.suffix}" for role in (LegRole.TAKE_PROFIT, LegRole.STOP_LOSS))
+
+
+def exit_pair(client_order_id: str) -> str | None:
+    """The group id of an order group's exit (`<group id>-tp` or `-sl`); None for any other order."""
+    for suffix in _EXIT_SUFFIXES:
+        if client_order_id.endswith(suffix) and len(client_order_id) > len(suffix):
+            return client_order_id.removesuffix(suffix)
+    return None
 
 
 def reserved_totals(reservations: Iterable[Reservation], symbol: str, exclude: str | None = None) -> ReservedTotals:
-    """Sum the reservations (all symbols for buying power, `symbol` only for shares being sold)."""
-    bp = qty = ZERO
-    count = 0
+    """Sum the reservations (all symbols for buying power, `symbol` only for shares being sold); the exits of
+    one group on one symbol and side count once, at the larger of the two."""
+    single: list[Reservation] = []
+    pairs: dict[tuple[str, str, OrderSide], list[Reservation]] = {}
     for r in reservations:
         if r.client_order_id == exclude or r.held_quantity <= 0:
             continue
-        count += 1
-        bp += r.held_amount
-        if r.symbol == symbol and r.side is OrderSide.SELL:
-            qty += r.held_quantity
-    return ReservedTotals(buying_power=bp, sell_quantity=qty, orders=count)
+        group = exit_pair(r.client_order_id)
+        if group is None:
+            single.append(r)
+        else:
+            pairs.setdefault((group, r.symbol, r.side), []).append(r)
+    totals = ReservedTotals(orders=len(single) + sum(map(len, pairs.values())))
+    for r in single:
+        totals = _held(totals, r.symbol, r.side, r.held_amount, r.held_quantity, symbol)
+    for (group, held_symbol, side), members in pairs.items():
+        amount, quantity = max(m.held_amount for m in members), max(m.held_quantity for m in members)
+        totals = _held(totals, held_symbol, side, amount, quantity, symbol)
+        update: dict[str, object] = {"pair_buying_power": {**totals.pair_buying_power, group: amount}}
+        if held_symbol == symbol and side is OrderSide.SELL:
+            update["pair_sell_quantity"] = {**totals.pair_sell_quantity, group: quantity}
+        totals = totals.model_copy(update=update)
+    return totals
+
+
+def _held(totals: ReservedTotals, held_symbol: str, side: OrderSide, amount: Decimal, quantity: Decimal,
+          symbol: str) -> ReservedTotals:
+    sold = quantity if held_symbol == symbol and side is OrderSide.SELL else ZERO
+    return totals.model_copy(update={"buying_power": totals.buying_power + amount,
+                                     "sell_quantity": totals.sell_quantity + sold})
 
 
 def _money(value: Decimal) -> str:
@@ -145,6 +203,7 @@ def check_pre_trade(
     Returns our figures for the account, which the caller stores with the order's reservation.
     """
     reserved = reserved or ReservedTotals(buying_power=reserved_buying_power, sell_quantity=reserved_sell_quantity)
+    reserved = reserved.excluding_pair(order)
     day = today or account.trade_date or date.min
     figures = compute_figures(account, day)
     held = account.position_quantity(order.symbol)
@@ -169,13 +228,35 @@ def check_pre_trade(
         )
     _check_day_trades(order, account, figures, day)
     needed = required_buying_power(order, reference_price, account.currency)
-    if needed > 0:
+    rate = margin_rate(account, order.asset_class, order.symbol) if account.account_type is AccountType.MARGIN \
+        else None
+    if needed > 0 and rate is not None:
+        _check_margin(order, figures, needed, fees, reserved, rate)
+    elif needed > 0:
         available_bp = figures.buying_power - reserved.buying_power
         if needed + fees > available_bp:
             raise PreTradeRejectedError(
                 "INSUFFICIENT_BUYING_POWER", _buying_power_reason(figures, needed, fees, reserved, available_bp)
             )
     return figures
+
+
+def _check_margin(order: BrokerOrder, figures: AccountFigures, notional_value: Decimal, fees: Decimal,
+                  reserved: ReservedTotals, rate: Decimal) -> None:
+    """Forex and crypto: the order posts its notional x the instrument's margin rate out of margin available."""
+    required = notional_value * rate
+    # Other orders' reservations (their notional) at this order's rate: an OANDA account margins its pairs alike.
+    held = reserved.buying_power * rate
+    available = figures.margin_available - held
+    if required + fees <= available:
+        return
+    leverage = (1 / rate).quantize(Decimal("0.1")).normalize()
+    fee_part = f" plus {_money(fees)} est. fees" if fees else ""
+    raise PreTradeRejectedError("INSUFFICIENT_MARGIN", (
+        f"order needs {_money(required)} margin{fee_part}: {order.symbol} notional {_money(notional_value)} at "
+        f"margin rate {rate.normalize():f} ({leverage:f}:1); margin available {_money(figures.margin_available)} "
+        f"(equity {_money(figures.equity)}, margin used {_money(figures.margin_used)}) less {_money(held)} "
+        f"reserved by {reserved.orders} open order(s) leaves {_money(available)}"))
 
 
 def _closes_todays_position(order: BrokerOrder, account: BrokerAccount) -> bool:
@@ -185,8 +266,11 @@ def _closes_todays_position(order: BrokerOrder, account: BrokerAccount) -> bool:
 
 
 def _check_day_trades(order: BrokerOrder, account: BrokerAccount, figures: AccountFigures, day: date) -> None:
-    """FINRA 4210: below $25,000 a margin account may not make a 4th day trade in 5 business days."""
+    """FINRA 4210: below $25,000 a margin account may not make a 4th day trade in 5 business days (securities
+    only: forex and crypto are not under the rule)."""
     if account.account_type is not AccountType.MARGIN or figures.equity >= PDT_MIN_EQUITY:
+        return
+    if order.asset_class in RATED_CLASSES:
         return
     if account.trade_date != day or not _closes_todays_position(order, account):
         return

@@ -9,6 +9,10 @@
   4 x (last equity - last maintenance margin), Alpaca's formula.
 - Pattern day trader: 4 or more day trades in 5 business days flags a margin account; below $25,000 of
   equity, an order that would complete another day trade is refused (FINRA rule 4210).
+- Margin rates (forex, crypto): the broker sets the margin per instrument (OANDA 0.02: 50:1), reported on the
+  account; an order posts notional x rate out of the margin available, equity less the margin of the positions
+  (each at its rate, Reg T's 50% for the rest), never more than the broker's own figure. Crypto is cash (rate 1)
+  unless the account says otherwise. Equities and options stay on Reg T (or cash) whatever the account reports.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from decimal import Decimal
 
 from ..base import ValueObject
 from ..entities import BrokerAccount
-from ..enums import AccountType
+from ..enums import AccountType, AssetClass
 from .accounting import settled_cash
 
 __all__ = [
@@ -27,9 +31,11 @@ __all__ = [
     "MAINTENANCE_SHORT",
     "PDT_DAY_TRADES",
     "PDT_MIN_EQUITY",
+    "RATED_CLASSES",
     "REG_T_MIN_EQUITY",
     "AccountFigures",
     "compute_figures",
+    "margin_rate",
 ]
 
 ZERO = Decimal("0")
@@ -39,6 +45,8 @@ MAINTENANCE_SHORT = Decimal("0.30")
 PDT_MIN_EQUITY = Decimal("25000")
 PDT_DAY_TRADES = 4
 REG_T_MIN_EQUITY = Decimal("2000")  # below it a margin account may not borrow
+RATED_CLASSES = frozenset({AssetClass.FOREX, AssetClass.CRYPTO})  # margined at the broker's rate
+CASH_RATE = Decimal(1)
 
 
 class AccountFigures(ValueObject):
@@ -58,6 +66,29 @@ class AccountFigures(ValueObject):
     buying_power: Decimal
     maintenance_excess: Decimal
     margin_call: bool
+    margin_used: Decimal = ZERO  # the positions' margin, each at its rate (Reg T's 50% where none)
+    margin_available: Decimal = ZERO  # what orders at a margin rate may post
+
+
+def margin_rate(account: BrokerAccount, asset_class: AssetClass, symbol: str) -> Decimal | None:
+    """The broker's margin rate of an instrument (fraction of its notional): the account's rate for the symbol,
+    else for its asset class; crypto 1 (cash) unless the account says otherwise. None: the account type's rules
+    apply (equities and options always; forex the broker gave no rate for)."""
+    if asset_class not in RATED_CLASSES:
+        return None
+    rates = account.margin_rates
+    rate = rates.get(symbol, rates.get(str(asset_class)))
+    if rate is not None and rate > 0:
+        return rate
+    return CASH_RATE if asset_class is AssetClass.CRYPTO else None
+
+
+def _margin_used(account: BrokerAccount) -> Decimal:
+    used = ZERO
+    for p in account.positions.values():
+        rate = margin_rate(account, p.asset_class, p.symbol)
+        used += abs(p.market_value) * (INITIAL_MARGIN if rate is None else rate)
+    return used
 
 
 def compute_figures(account: BrokerAccount, today: date) -> AccountFigures:
@@ -76,6 +107,10 @@ def compute_figures(account: BrokerAccount, today: date) -> AccountFigures:
         regt = max(equity - initial, ZERO) * (2 if borrows else 1)
         daytrading = max(account.last_equity - account.last_maintenance_margin, ZERO) * 4 if pdt else ZERO
         buying_power = daytrading if pdt else regt
+        used = _margin_used(account)
+        available = max(equity - used, ZERO)
+        if account.margin_available is not None:  # the broker knows of what we do not (financing, fees)
+            available = min(available, max(account.margin_available, ZERO))
     else:
         initial = long_mv
         maintenance = long_mv
@@ -84,10 +119,12 @@ def compute_figures(account: BrokerAccount, today: date) -> AccountFigures:
         buying_power = max(spendable, ZERO)
         regt = buying_power
         daytrading = ZERO
+        used, available = long_mv, buying_power
     return AccountFigures(
         account_type=account.account_type, cash=account.cash, settled_cash=settled,
         long_market_value=long_mv, short_market_value=short_mv, equity=equity,
         initial_margin=initial, maintenance_margin=maintenance, multiplier=multiplier,
         regt_buying_power=regt, daytrading_buying_power=daytrading, buying_power=buying_power,
         maintenance_excess=equity - maintenance, margin_call=margin and equity < maintenance,
+        margin_used=used, margin_available=available,
     )
