@@ -17,7 +17,14 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.broker_integration import AccountType, BrokerAccount, BrokerOrder, ExecutionReport, FeeReport
+from domain.broker_integration import (
+    AccountType,
+    AssetClass,
+    BrokerAccount,
+    BrokerOrder,
+    ExecutionReport,
+    FeeReport,
+)
 from domain.broker_integration.repositories import LedgerSync, ReservationRequest
 from domain.broker_integration.rules.accounting import (
     account_drift,
@@ -215,12 +222,20 @@ class SqlAccountLedger(SqlRepository):
             if account is not None:
                 effect = apply_fill(account, symbol=report.symbol, side=report.side, quantity=report.quantity,
                                     price=report.price, fees=report.commission + report.fees,
-                                    trade_date=trade_date, order_id=report.client_order_id)
+                                    trade_date=trade_date, order_id=report.client_order_id,
+                                    asset_class=await self._asset_class(session, report.client_order_id))
                 await self._save(session, effect.account.model_copy(update={"booked_at": datetime.now(UTC)}))
                 await session.execute(
                     update(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == report.client_order_id)
                     .values(filled_quantity=_RESERVATIONS.c.filled_quantity + report.quantity))
             return True
+
+    async def _asset_class(self, session: AsyncSession, client_order_id: str) -> AssetClass | None:
+        """The asset class of a stored order (None: not stored, or stored before orders carried one)."""
+        query = select(_ORDERS.c.aggregate["order"]["asset_class"].astext).where(
+            _ORDERS.c.client_order_id == client_order_id)
+        value = (await session.execute(query)).scalar()
+        return AssetClass(value) if value in {c.value for c in AssetClass} else None
 
     async def book_fee(self, fee: FeeReport) -> bool:
         values = {key: plain(value) for key, value in fee.model_dump().items()}

@@ -14,6 +14,7 @@ from domain.broker_integration import (
     BrokerOrder,
     ExecutionReport,
     FeeReport,
+    Order,
     Position,
     PreTradeRejectedError,
 )
@@ -141,3 +142,23 @@ async def test_a_released_reservation_is_taken_again_on_a_new_check(repositories
     again, _ = await ledger.reserve(buy("o1", "60"))  # checked again, held again
     assert [r.client_order_id for r in await ledger.reservations("acc-1")] == ["o1"]
     assert again.held_amount == D("6000")
+
+
+async def test_an_option_fill_is_booked_at_the_contract_multiplier(repositories: Repositories) -> None:
+    ledger = repositories.ledger
+    assert ledger is not None
+    contract = "AAPL260320C00190000"
+    order = BrokerOrder(client_order_id="opt1", symbol=contract, side="BUY", quantity=D(2), order_type="LIMIT",
+                        price=D("5.10"), connection_id="sim", asset_class="OPTION")
+    await ledger.reserve(ReservationRequest(order=order, snapshot=snapshot(cash="10000", kind=AccountType.MARGIN),
+                                            reference_price=D("5.10"), estimated_fees=D("0"), today=MON))
+    await repositories.orders.save(Order.create(order, datetime(2026, 11, 23, 15, tzinfo=UTC)))
+    report = ExecutionReport(execution_id="opt-e1", client_order_id="opt1", connection_id="sim", symbol=contract,
+                             side="BUY", quantity=D(2), price=D("5.09"), executed_at=datetime(2026, 11, 23, 15,
+                                                                                              tzinfo=UTC))
+    assert await ledger.book_execution(report, MON)
+    account = await repositories.accounts.get("acc-1")
+    assert account is not None
+    assert account.cash == D("10000") - D("1018")  # 2 contracts x 100 x 5.09, not 10.18
+    held = account.positions[contract]
+    assert held.asset_class == "OPTION" and held.market_value == D("1018")

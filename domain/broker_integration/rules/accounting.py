@@ -14,6 +14,7 @@ from decimal import Decimal
 from ..base import ValueObject
 from ..entities import BrokerAccount, GoodFaithViolation, Position, Settlement, UnsettledPurchase
 from ..enums import AccountType, AssetClass, OrderSide
+from .assets import precision_for
 
 __all__ = [
     "AccountDrift",
@@ -98,15 +99,18 @@ def _signed(side: OrderSide, quantity: Decimal) -> Decimal:
     return quantity if side.is_buy else -quantity
 
 
-def _move_position(position: Position | None, symbol: str, signed_qty: Decimal,
-                   price: Decimal) -> tuple[Position | None, Decimal, Decimal]:
-    """Average cost: opening adds to the average, reducing realizes P&L. Returns (position, realized, closed)."""
+def _move_position(position: Position | None, symbol: str, signed_qty: Decimal, price: Decimal,
+                   asset_class: AssetClass | None = None) -> tuple[Position | None, Decimal, Decimal]:
+    """Average cost: opening adds to the average, reducing realizes P&L. Returns (position, realized, closed).
+    Prices are per unit; values count the asset's multiplier (an option contract is 100 of the underlying)."""
+    kind = asset_class or (position.asset_class if position else AssetClass.EQUITY)
+    multiplier = precision_for(kind, symbol).multiplier
     before = position.quantity if position else ZERO
     avg = position.avg_entry_price if position else ZERO
     realized_before = position.realized_pnl if position else ZERO
     closing = before != 0 and (before > 0) != (signed_qty > 0)
     closed = min(abs(signed_qty), abs(before)) if closing else ZERO
-    realized = closed * (price - avg) * (1 if before > 0 else -1) if closing else ZERO
+    realized = closed * (price - avg) * (1 if before > 0 else -1) * multiplier if closing else ZERO
     after = before + signed_qty
     if not closing:
         avg = (abs(before) * avg + abs(signed_qty) * price) / abs(after)
@@ -115,9 +119,8 @@ def _move_position(position: Position | None, symbol: str, signed_qty: Decimal,
     if after == 0:
         return None, realized, closed
     last = price  # the fill is the freshest mark
-    kind = position.asset_class if position else AssetClass.EQUITY
     moved = Position(symbol=symbol, quantity=after, asset_class=kind, avg_entry_price=avg, last_price=last,
-                     market_value=after * last, unrealized_pnl=(last - avg) * after,
+                     market_value=after * last * multiplier, unrealized_pnl=(last - avg) * after * multiplier,
                      realized_pnl=realized_before + realized)
     return moved, realized, closed
 
@@ -132,8 +135,11 @@ def tracks_good_faith(account: BrokerAccount) -> bool:
 
 def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity: Decimal, price: Decimal,
                fees: Decimal = ZERO, trade_date: date, holidays: Collection[date] = (),
-               order_id: str | None = None) -> FillEffect:
+               order_id: str | None = None, asset_class: AssetClass | None = None) -> FillEffect:
     """Book one execution at once, before the broker's next figures arrive.
+
+    `asset_class` (None: the position's, else equity) sets the multiplier: an option contract at 5.10 moves
+    510.00 of cash.
 
     Cash moves by the notional and the fees; a sale's proceeds settle T+1; a buy in an account that trades on
     settled funds records the part paid with unsettled proceeds, and selling that purchase before those funds
@@ -142,7 +148,10 @@ def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity
     """
     account = roll_to(account, trade_date)
     signed = _signed(side, quantity)
-    notional = quantity * price
+    held_as = account.positions[symbol].asset_class if symbol in account.positions else AssetClass.EQUITY
+    kind = asset_class or held_as
+    multiplier = precision_for(kind, symbol).multiplier
+    notional = quantity * price * multiplier
     cash_accounting = tracks_good_faith(account)
     purchases = list(account.unsettled_purchases)
     violation: GoodFaithViolation | None = None
@@ -174,7 +183,7 @@ def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity
             else:
                 kept.append(purchase)
         purchases = kept
-    position, realized, closed = _move_position(account.positions.get(symbol), symbol, signed, price)
+    position, realized, closed = _move_position(account.positions.get(symbol), symbol, signed, price, kind)
     positions = dict(account.positions)
     if position is None:
         positions.pop(symbol, None)
@@ -189,7 +198,7 @@ def apply_fill(account: BrokerAccount, *, symbol: str, side: OrderSide, quantity
     if signed < 0:
         settlements.append(Settlement(amount=notional, settles_on=next_business_day(trade_date, holidays),
                                       symbol=symbol))
-    cash = account.cash - signed * price - fees
+    cash = account.cash - signed * price * multiplier - fees
     updated = account.model_copy(deep=True, update={
         "cash": cash,
         "positions": positions,

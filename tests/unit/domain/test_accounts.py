@@ -7,6 +7,7 @@ import pytest
 
 from domain.broker_integration import (
     AccountType,
+    AssetClass,
     BrokerAccount,
     BrokerOrder,
     OrderSide,
@@ -275,3 +276,26 @@ def test_margin_below_two_thousand_cannot_borrow() -> None:
     f = compute_figures(pdt, MON)
     assert (f.regt_buying_power, f.daytrading_buying_power, f.buying_power) == (D("30000"), D("140000"),
                                                                                  D("140000"))
+
+
+def test_an_option_fill_moves_cash_and_values_by_the_contract_multiplier() -> None:
+    contract = "AAPL260320C00190000"
+    acc = account(AccountType.MARGIN)
+    bought = apply_fill(acc, symbol=contract, side=OrderSide.BUY, quantity=D("2"), price=D("5.09"), fees=D("1.30"),
+                        trade_date=MON, asset_class=AssetClass.OPTION).account
+    assert bought.cash == D("10000") - D("1018") - D("1.30")  # 2 contracts x 100 x 5.09, plus fees
+    held = bought.positions[contract]
+    assert held.asset_class is AssetClass.OPTION and held.quantity == 2 and held.avg_entry_price == D("5.09")
+    assert held.market_value == D("1018") and held.unrealized_pnl == 0
+    # The closing sale needs no asset class: the position knows it.
+    sold = apply_fill(bought, symbol=contract, side=OrderSide.SELL, quantity=D("2"), price=D("6.00"), trade_date=TUE)
+    assert sold.account.cash == bought.cash + D("1200")
+    assert sold.account.realized_pnl == acc.realized_pnl + D("182")  # (6.00 - 5.09) x 2 x 100
+    assert contract not in sold.account.positions
+
+
+def test_an_equity_fill_is_unchanged_by_the_multiplier() -> None:
+    acc = account(AccountType.MARGIN)
+    bought = apply_fill(acc, symbol="AAPL", side=OrderSide.BUY, quantity=D("2"), price=D("5.09"), trade_date=MON)
+    assert bought.account.cash == D("10000") - D("10.18")
+    assert bought.account.positions["AAPL"].asset_class is AssetClass.EQUITY
