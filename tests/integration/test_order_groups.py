@@ -48,7 +48,10 @@ class Stack:
         """The broker's own answer, through Tradier's API: every order carrying the tag."""
         async with httpx.AsyncClient(base_url=self.sim.base_url, timeout=10,
                                      headers={"Authorization": "Bearer SIMTOKEN", "Accept": "application/json"}) as c:
-            account = (await c.get("/v1/user/profile")).json()["profile"]["account"]["account_number"]
+            profile = (await c.get("/v1/user/profile")).json()
+            if "profile" not in profile:  # throttled (the workers' polls share the token): ask again later
+                return []
+            account = profile["profile"]["account"]["account_number"]
             body = (await c.get(f"/v1/accounts/{account}/orders", params={"includeTags": "true"})).json()
         if "orders" not in body:  # throttled: ask again on the next round
             return []

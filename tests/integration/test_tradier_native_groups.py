@@ -41,7 +41,10 @@ class Stack:
             timeout=10,
             headers={"Authorization": "Bearer SIMTOKEN", "Accept": "application/json"},
         ) as c:
-            account = (await c.get("/v1/user/profile")).json()["profile"]["account"]["account_number"]
+            profile = (await c.get("/v1/user/profile")).json()
+            if "profile" not in profile:  # throttled (the workers' polls share the token): ask again later
+                return []
+            account = profile["profile"]["account"]["account_number"]
             body = (await c.get(f"/v1/accounts/{account}/orders", params={"includeTags": "true"})).json()
         found = body.get("orders", "null")
         if found == "null":
