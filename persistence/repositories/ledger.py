@@ -24,6 +24,7 @@ from domain.broker_integration import (
     BrokerOrder,
     ExecutionReport,
     FeeReport,
+    OrderSide,
 )
 from domain.broker_integration.repositories import LedgerSync, ReservationRequest
 from domain.broker_integration.rules.accounting import (
@@ -77,9 +78,14 @@ class SqlAccountLedger(SqlRepository):
         await session.execute(upsert(_ACCOUNTS, account_values(account), "account_id"))
 
     async def _held(self, session: AsyncSession, account_id: str) -> list[Reservation]:
-        query = select(_RESERVATIONS).where(and_(_RESERVATIONS.c.account_id == account_id,
-                                                 _RESERVATIONS.c.status == HELD))
-        return [_reservation(row) for row in (await session.execute(query)).mappings().all()]
+        """The account's held reservations. Read for every new order of the account, so only the columns a
+        Reservation needs, built without validation (the rows were validated on the way in)."""
+        c = _RESERVATIONS.c
+        query = select(c.client_order_id, c.account_id, c.symbol, c.side, c.quantity, c.amount,
+                       c.filled_quantity).where(and_(c.account_id == account_id, c.status == HELD))
+        return [Reservation.model_construct(client_order_id=cid, account_id=acc, symbol=symbol, side=OrderSide(side),
+                                            quantity=quantity, amount=amount, filled_quantity=filled)
+                for cid, acc, symbol, side, quantity, amount, filled in (await session.execute(query)).all()]
 
     async def _merge(self, session: AsyncSession, snapshot: BrokerAccount, today: date) -> LedgerSync:
         local = await self._locked(session, snapshot.account_id)

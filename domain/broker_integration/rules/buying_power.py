@@ -139,35 +139,34 @@ def exit_pair(client_order_id: str) -> str | None:
 
 def reserved_totals(reservations: Iterable[Reservation], symbol: str, exclude: str | None = None) -> ReservedTotals:
     """Sum the reservations (all symbols for buying power, `symbol` only for shares being sold); the exits of
-    one group on one symbol and side count once, at the larger of the two."""
-    single: list[Reservation] = []
-    pairs: dict[tuple[str, str, OrderSide], list[Reservation]] = {}
+    one group on one symbol and side count once, at the larger of the two. One pass, summed in locals: an
+    account may hold thousands of resting orders, and this runs for every new one."""
+    bp = qty = ZERO
+    count = 0
+    pairs: dict[tuple[str, str, OrderSide], tuple[Decimal, Decimal]] = {}
     for r in reservations:
         if r.client_order_id == exclude or r.held_quantity <= 0:
             continue
+        count += 1
         group = exit_pair(r.client_order_id)
         if group is None:
-            single.append(r)
-        else:
-            pairs.setdefault((group, r.symbol, r.side), []).append(r)
-    totals = ReservedTotals(orders=len(single) + sum(map(len, pairs.values())))
-    for r in single:
-        totals = _held(totals, r.symbol, r.side, r.held_amount, r.held_quantity, symbol)
-    for (group, held_symbol, side), members in pairs.items():
-        amount, quantity = max(m.held_amount for m in members), max(m.held_quantity for m in members)
-        totals = _held(totals, held_symbol, side, amount, quantity, symbol)
-        update: dict[str, object] = {"pair_buying_power": {**totals.pair_buying_power, group: amount}}
+            bp += r.held_amount
+            if r.symbol == symbol and r.side is OrderSide.SELL:
+                qty += r.held_quantity
+            continue
+        key = (group, r.symbol, r.side)
+        amount, quantity = pairs.get(key, (ZERO, ZERO))
+        pairs[key] = (max(amount, r.held_amount), max(quantity, r.held_quantity))
+    pair_bp: dict[str, Decimal] = {}
+    pair_qty: dict[str, Decimal] = {}
+    for (group, held_symbol, side), (amount, quantity) in pairs.items():
+        bp += amount
+        pair_bp[group] = amount
         if held_symbol == symbol and side is OrderSide.SELL:
-            update["pair_sell_quantity"] = {**totals.pair_sell_quantity, group: quantity}
-        totals = totals.model_copy(update=update)
-    return totals
-
-
-def _held(totals: ReservedTotals, held_symbol: str, side: OrderSide, amount: Decimal, quantity: Decimal,
-          symbol: str) -> ReservedTotals:
-    sold = quantity if held_symbol == symbol and side is OrderSide.SELL else ZERO
-    return totals.model_copy(update={"buying_power": totals.buying_power + amount,
-                                     "sell_quantity": totals.sell_quantity + sold})
+            qty += quantity
+            pair_qty[group] = quantity
+    return ReservedTotals(buying_power=bp, sell_quantity=qty, orders=count, pair_buying_power=pair_bp,
+                          pair_sell_quantity=pair_qty)
 
 
 def _money(value: Decimal) -> str:
