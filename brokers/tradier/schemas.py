@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from domain.broker_integration.rules.validation import decimal_places
+from domain.broker_integration.rules.validation import decimal_in_range
 
 from .errors import TradierAmbiguousOutcomeError, TradierProtocolError
 
@@ -55,11 +55,8 @@ def wire_decimal(value: Number) -> Decimal:
 
 
 def in_range(number: Decimal) -> bool:
-    """Whether a decimal is finite, below MAX_MAGNITUDE and at most MAX_SCALE places (checked without
-    arithmetic: abs() of 1e9999999999 overflows the decimal context)."""
-    if not number.is_finite():
-        return False
-    return number.is_zero() or (number.adjusted() < MAX_MAGNITUDE.adjusted() and decimal_places(number) <= MAX_SCALE)
+    """Whether a decimal is finite, below MAX_MAGNITUDE and at most MAX_SCALE places (the domain's check)."""
+    return decimal_in_range(number, max_scale=MAX_SCALE)
 
 
 def _non_negative(value: Number | None) -> Number | None:
