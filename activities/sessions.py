@@ -67,7 +67,12 @@ class _Session:
 
 @dataclass
 class SessionPool:
-    """One authenticated gateway per connection, re-authenticated when the session lapses."""
+    """One authenticated gateway per connection, re-authenticated when the session lapses.
+
+    `gateway()` reuses a usable stored connection it read for `connection_ttl_seconds` (monotonic clock):
+    consecutive activities of an order pay no round trip for it. Rows that refuse calls are not kept, so a
+    recovery counts at once. `connection()` always reads.
+    """
 
     connections: BrokerConnectionRepository
     provider: GatewayProvider
@@ -77,13 +82,18 @@ class SessionPool:
     # Stream health of a connection, asked at most once per `stream_health_ttl_seconds` per connection.
     stream_probe: StreamProbe = supervisor_stream_healthy
     stream_health_ttl_seconds: float = 5.0
+    connection_ttl_seconds: float = 1.0
+    monotonic: Callable[[], float] = time.monotonic
     _stream_health: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    # connection id -> (monotonic time its read began, the stored connection), shared read-only by `recent()`.
+    _stored: dict[str, tuple[float, BrokerConnection]] = field(default_factory=dict)
+    _generations: dict[str, int] = field(default_factory=dict)
     _sessions: dict[str, _Session] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _stale: set[str] = field(default_factory=set)
 
     async def connection(self, connection_id: str) -> BrokerConnection:
-        """The stored connection, or NotFoundError."""
+        """The stored connection, read now (callers change and save it), or NotFoundError."""
         found = await self.connections.get(connection_id)
         if found is None:
             raise NotFoundError(f"connection {connection_id!r} is not registered")
@@ -101,14 +111,15 @@ class SessionPool:
     async def gateway(self, connection_id: str) -> BrokerGateway:
         """An authenticated gateway for the connection (authenticating first when needed).
 
-        The stored connection is read on every call, so a supervisor's verdict counts at once: while
-        the breaker is open (FAILED after `breaker_failures` failures in a row, less than
-        `breaker_cooldown_seconds` ago) the call is refused without touching the broker; after the
-        cool-down one login is tried again (half-open). A single failed login does not open it.
+        The stored connection is read at most `connection_ttl_seconds` before the call, so a supervisor's
+        verdict counts within that (at once when it calls `expire()` after saving it): while the breaker
+        is open (FAILED after `breaker_failures` failures in a row, less than `breaker_cooldown_seconds`
+        ago) the call is refused without touching the broker; after the cool-down one login is tried
+        again (half-open). A single failed login does not open it.
         """
         lock = self._locks.setdefault(connection_id, asyncio.Lock())
         async with lock:
-            stored = await self.connection(connection_id)
+            stored = await self.recent(connection_id)
             now = self.clock.now()
             if _breaker_open(stored, now, self.breaker_failures, self.breaker_cooldown_seconds):
                 raise ConnectionNotReadyError(
@@ -130,7 +141,7 @@ class SessionPool:
         manager = BrokerConnectionManager(self.connections, gateways=self.provider, clock=self.clock,
                                           supervisor=_UNSUPERVISED)
         ok = await manager.establish_connection(connection_id)
-        connection = await self.connection(connection_id)
+        connection = await self._read(connection_id)  # the login's outcome, for the calls that follow too
         if not ok:
             raise ConnectionNotReadyError(
                 f"connection {connection_id} could not authenticate: {connection.status_reason or connection.status}"
@@ -140,20 +151,46 @@ class SessionPool:
         self._stale.discard(connection_id)
         return gateway
 
+    async def recent(self, connection_id: str) -> BrokerConnection:
+        """The stored connection as read less than `connection_ttl_seconds` ago, else read now (NotFoundError).
+
+        Shared with later calls: look at it, never change or save it (that is what `connection()` is for).
+        """
+        cached = self._stored.get(connection_id)
+        if cached is not None and self.monotonic() - cached[0] < self.connection_ttl_seconds:
+            return cached[1]
+        return await self._read(connection_id)
+
+    async def _read(self, connection_id: str) -> BrokerConnection:
+        """Read the stored connection; keep it when usable, unless `expire()` ran meanwhile (a save it may predate)."""
+        started, generation = self.monotonic(), self._generations.get(connection_id, 0)
+        connection = await self.connection(connection_id)
+        if connection.is_usable(self.clock.now()) and self._generations.get(connection_id, 0) == generation:
+            self._stored[connection_id] = (started, connection)
+        else:  # FAILED, logged out, expired: the next call reads again, so a recovery counts at once
+            self._stored.pop(connection_id, None)
+        return connection
+
     async def stream_healthy(self, connection_id: str) -> bool:
         """Whether the connection's trade stream is healthy (cached briefly; False when unknown)."""
-        now = time.monotonic()
+        now = self.monotonic()
         cached = self._stream_health.get(connection_id)
         if cached is not None and now - cached[0] < self.stream_health_ttl_seconds:
             return cached[1]
         healthy = await self.stream_probe(connection_id)
-        self._stream_health[connection_id] = (time.monotonic(), healthy)
+        self._stream_health[connection_id] = (self.monotonic(), healthy)
         return healthy
 
+    def expire(self, connection_id: str) -> None:
+        """Forget the stored connection read last, so the next call reads it (after saving a new verdict)."""
+        self._stored.pop(connection_id, None)
+        self._generations[connection_id] = self._generations.get(connection_id, 0) + 1
+
     def invalidate(self, connection_id: str) -> None:
-        """Forget the session so the next call authenticates again (after a 401)."""
+        """Forget the session and the stored connection, so the next call reads and authenticates again (a 401)."""
         self._sessions.pop(connection_id, None)
         self._stale.add(connection_id)
+        self.expire(connection_id)
 
     async def close(self) -> None:
         """Close every gateway."""
