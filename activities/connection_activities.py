@@ -164,8 +164,10 @@ class ConnectionActivities:
         return ConnectResult(ok=False, status=connection.status, reason=reason, auth_error=auth_error)
 
     async def _save(self, connection: BrokerConnection) -> None:
-        # The order activities' SessionPool reads the stored status on every call: the verdict counts at once.
+        # The order activities' SessionPool keeps a usable row for up to a second; this worker's pool forgets
+        # it now, so the verdict counts at once here (other workers' pools within that second).
         await self._repos.connections.save(connection)
+        self._sessions.expire(connection.connection_id)
 
     async def _refreshed(self, connection: BrokerConnection, credentials: ConnectionCredentials
                          ) -> tuple[ConnectionCredentials | None, str | None]:
@@ -216,7 +218,7 @@ class ConnectionActivities:
             return KeepAliveResult(ok=False, reason=f"keep-alive failed: {_why(exc)}")
         if expires is not None:
             connection.session_expires_at = expires
-            await self._repos.connections.save(connection)
+            await self._save(connection)
         return KeepAliveResult(ok=True, expires_at=expires)
 
     # ---- health -------------------------------------------------------------------------------------

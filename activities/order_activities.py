@@ -172,7 +172,7 @@ class OrderActivities:
                 return SessionResult(connection_id=request.connection_id, ready=False,
                                      status=str(connection.status), reason=str(exc))
             raise ApplicationError(str(exc), type="ConnectionNotReady") from exc
-        connection = await self._sessions.connection(request.connection_id)
+        connection = await self._sessions.recent(request.connection_id)  # as `gateway` just read it
         return SessionResult(connection_id=request.connection_id, ready=True, status=str(connection.status),
                              broker=gateway.broker)
 

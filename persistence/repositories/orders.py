@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from domain.broker_integration import Order, OrderStatus
 from persistence.tables import OrderRow
 
-from ._base import SqlRepository, table_of, upsert
+from ._base import SqlRepository, table_of, upsert_statement
 
 __all__ = ["SqlOrderExecutionRepository"]
 
@@ -21,6 +21,10 @@ _EXCLUDED = insert(_ORDERS).excluded
 
 def _history_length(aggregate: Any) -> Any:
     return func.jsonb_array_length(func.coalesce(aggregate["history"], literal([], JSONB)))
+
+
+# A write carrying a shorter status history than the stored one is stale (see `save`); built once.
+_NOT_STALE = _history_length(_ORDERS.c.aggregate) <= _history_length(_EXCLUDED.aggregate)
 
 
 def _order_values(order: Order) -> dict[str, Any]:
@@ -66,10 +70,10 @@ class SqlOrderExecutionRepository(SqlRepository):
         An order's status history only grows, so a write carrying a shorter history than the stored one is
         stale (a retried or delayed write of an earlier state) and must not overwrite the newer state.
         """
-        stmt = upsert(_ORDERS, _order_values(order), "client_order_id", touch=False,
-                      where=_history_length(_ORDERS.c.aggregate) <= _history_length(_EXCLUDED.aggregate))
+        values = _order_values(order)
+        stmt = upsert_statement(_ORDERS, values, "client_order_id", touch=False, where=_NOT_STALE)
         async with self._sessions.begin() as session:
-            await session.execute(stmt)
+            await session.execute(stmt, values)
 
     async def list_by_status(self, statuses: Sequence[OrderStatus], limit: int = 100) -> Sequence[Order]:
         """Return up to `limit` orders in any of `statuses`, oldest first."""
