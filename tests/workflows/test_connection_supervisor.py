@@ -144,6 +144,11 @@ async def test_connects_checks_and_records_health(rig: Rig) -> None:
     assert health.metrics.last_latency_ms is not None and health.error_rate == 0
     stored = await rig.stored()
     assert stored.status == "CONNECTED" and stored.last_heartbeat_at is not None
+    # The query counts a check before its record_status activity has stored the sample: wait for the third.
+    for _ in range(100):
+        if len(await rig.samples.recent("conn-1")) >= 3:
+            break
+        await asyncio.sleep(0.1)
     assert len(await rig.samples.recent("conn-1")) >= 3
     description = await rig.client.handle("conn-1").describe()
     assert description.typed_search_attributes  # ConnectionStatus is indexed
