@@ -308,18 +308,18 @@ class OrderWorkflow(OrderChanges):
         await self._raise_alerts()
         await self._tell_group()
         try:
-            result: SubmitResult = await self._activity(
+            # During a rolling deploy a worker from before `fold-records` may run it: it ignores `record`,
+            # sends the order, stores nothing and answers the bare snapshot (hence the union).
+            result: SubmitResult | OrderSnapshot = await self._activity(
                 OrderActivities.submit_order, SubmitInput(order=order.order, record=record),
-                f"submit {order.order.describe()}", {**SUBMIT, "result_type": SubmitResult})
+                f"submit {order.order.describe()}", {**SUBMIT, "result_type": SubmitResult | OrderSnapshot})
         except ActivityError as err:
             # No attempt may have stored the SUBMITTED change: the next record stores it (once).
             self.state.unrecorded_updates[:0] = record.updates
-            snapshot = await self._after_failed_submit(err)
-            if snapshot is not None:
-                self.state.submitted = True
-                self._apply_snapshot(snapshot)
-                await self._flush()
-            return snapshot
+            return await self._submitted(await self._after_failed_submit(err))
+        if isinstance(result, OrderSnapshot):  # an older worker's answer: store it all as before the patch
+            self.state.unrecorded_updates[:0] = record.updates
+            return await self._submitted(result)
         self.state.submitted = True
         self.state.order = result.order  # as stored: acknowledged on the server's clock, like workflow.now()
         snapshot = result.snapshot
@@ -330,6 +330,14 @@ class OrderWorkflow(OrderChanges):
         self._queue_alert(late_acknowledgement(self._order, self._timing()))
         # Events waiting, or fills the acknowledgement shows, are applied next and flushed once (one upsert).
         if not self.events and snapshot.filled_quantity <= self._order.filled_quantity:
+            await self._flush()
+        return snapshot
+
+    async def _submitted(self, snapshot: OrderSnapshot | None) -> OrderSnapshot | None:
+        """A submission known from a snapshot alone (no stored acknowledgement): apply it and store it."""
+        if snapshot is not None:
+            self.state.submitted = True
+            self._apply_snapshot(snapshot)
             await self._flush()
         return snapshot
 

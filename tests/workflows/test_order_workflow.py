@@ -16,14 +16,24 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from google.protobuf import json_format
+from temporalio import activity
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-from activities.models import AmendRequest, CancelRequest, OrderOutcome, OrderRequest
-from domain.broker_integration import BrokerConnection, ConnectionCredentials, TradeEvent, TradeEventKind
+from activities.models import AmendRequest, CancelRequest, OrderOutcome, OrderRequest, SubmitInput, SubmitResult
+from activities.order_activities import OrderActivities
+from activities.sessions import SessionPool
+from domain.broker_integration import (
+    BrokerConnection,
+    ConnectionCredentials,
+    OrderSnapshot,
+    TradeEvent,
+    TradeEventKind,
+)
 from tests.unit.domain.fakes import (
     FakeClock,
     FakeConnections,
@@ -667,3 +677,33 @@ async def test_a_fill_the_workflows_own_worker_cannot_see_is_found_by_a_poll_on_
     assert "poll_order" in [e.activity_task_scheduled_event_attributes.activity_type.name
                             for e in (await handle.fetch_history()).events
                             if e.HasField("activity_task_scheduled_event_attributes")]
+
+
+class _SubmitBeforeFoldRecords(OrderActivities):
+    """`submit_order` as a worker from before `fold-records` runs it: it knows no `record`, so it sends the
+    order, stores nothing and answers the bare snapshot (a rolling deploy mixes such workers in)."""
+
+    @activity.defn(name="submit_order")
+    async def submit_order(self, request: SubmitInput) -> OrderSnapshot | SubmitResult:  # type: ignore[override]
+        return await super().submit_order(SubmitInput(order=request.order))
+
+
+async def test_an_older_workers_submit_answer_is_applied_and_stored(temporal_env: WorkflowEnvironment,
+                                                                    task_queue: str) -> None:
+    broker = FakeBroker()
+    repos = Repos(FakeConnections(), FakeAccounts(), FakeOrders(), FakeExecutions(), FakeStatuses())
+    await repos.connections.save(BrokerConnection(connection_id="conn-1", broker="fakebroker"))
+    await repos.connections.save_credentials("conn-1", ConnectionCredentials(api_key="k", api_secret="s"))
+    sessions = SessionPool(repos.connections, FakeProvider(broker), FakeClock())
+    old = _SubmitBeforeFoldRecords(repos, sessions)
+    async with Worker(temporal_env.client, task_queue=task_queue, workflows=[OrderWorkflow],
+                      activities=old.methods()):
+        world = World(temporal_env, broker, repos, task_queue, sessions=sessions)
+        handle = await world.start(symbol="AAPL", side="BUY", quantity=3)
+        # Before the fix the answer could not be read as a SubmitResult: the workflow task failed for good.
+        outcome = await asyncio.wait_for(handle.result(), 30)
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 3
+    cid = outcome.view.client_order_id
+    assert [u.status for u in await repos.statuses.history(cid)] == ["SUBMITTED", "ACCEPTED", "FILLED"]
+    assert len(await repos.executions.list_for_order(cid)) == 1
+    assert [o.client_order_id for o in broker.received].count(cid) == 1  # sent once
