@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from datetime import timedelta
@@ -158,12 +159,24 @@ class OrderClient(OrderGroupClient):
     async def submit_and_wait_for_ack(self, request: OrderRequest, timeout: float = 60.0) -> OrderView:
         """Start the order and return once the broker acknowledged it (update-with-start)."""
         request = self.prepare(request)
-        start = WithStartWorkflowOperation(OrderWorkflow.run, self._input(request), **self._start_options(request))
-        view: OrderView = await self.client.execute_update_with_start_workflow(
-            OrderWorkflow.wait_for_ack, start_workflow_operation=start,
-            rpc_timeout=timedelta(seconds=timeout),
-        )
-        return view
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + timeout, 0.2
+        while True:
+            start = WithStartWorkflowOperation(OrderWorkflow.run, self._input(request),
+                                               **self._start_options(request))
+            try:
+                view: OrderView = await self.client.execute_update_with_start_workflow(
+                    OrderWorkflow.wait_for_ack, start_workflow_operation=start,
+                    rpc_timeout=timedelta(seconds=max(deadline - loop.time(), 1.0)),
+                )
+                return view
+            except RPCError as exc:
+                # The order's workflow exists but its workflow task failed (timed out on a busy worker; the
+                # server runs it again): asking again is safe (same workflow id, USE_EXISTING) and soon answered.
+                if not _workflow_not_ready(exc) or loop.time() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def handle(self, client_order_id: str) -> WorkflowHandle[Any, OrderOutcome]:
         """The workflow handle of an order."""
@@ -260,3 +273,8 @@ async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
     except RPCError:
         return False
     return description.status not in (None, WorkflowExecutionStatus.RUNNING)
+
+
+def _workflow_not_ready(exc: RPCError) -> bool:
+    """Temporal refused an update because the workflow's task is in a failed state (retried by the server)."""
+    return "Workflow Task in failed state" in exc.message
