@@ -52,6 +52,7 @@ class GroupActivities:
         """Each leg through the single order's pre-trade check and reservation (an OCO's exits hold their
         position once). Enforced, a refusal releases what this call reserved: the group is not sent."""
         reserved: list[str] = []
+        refused: list[str] = []
         for role in request.roles:
             order = request.group.broker_order(role, request.quantity)
             checked = await self._orders.pre_trade_check(PreTradeInput(order=order))
@@ -62,7 +63,9 @@ class GroupActivities:
             if request.enforce:
                 await self._release(reserved, "group refused before submission")
                 return GroupPreTradeResult(ok=False, reason=reason)
-            return GroupPreTradeResult(ok=False, reason=reason, reserved=reserved)
+            refused.append(reason)  # not enforced (the broker holds the legs already): reserve the others
+        if refused:
+            return GroupPreTradeResult(ok=False, reason="; ".join(refused), reserved=reserved)
         return GroupPreTradeResult(ok=True, reserved=reserved)
 
     @activity.defn

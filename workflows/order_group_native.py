@@ -133,7 +133,12 @@ class NativeGroup:
         if self.exits_reserved or entry is None or not entry.is_terminal or entry.filled_quantity <= 0:
             return
         self.exits_reserved = True
-        exits = [role for role in self.request.roles if role is not LegRole.ENTRY]
+        # Not an exit that has ended already (a group cancel can end them a poll before the entry ends): its
+        # reservation was released and must not be taken again.
+        exits = [role for role in self.request.roles if role is not LegRole.ENTRY and role not in self.released
+                 and not (role in self.orders and self.orders[role].is_terminal)]
+        if not exits:
+            return
         try:
             checked: GroupPreTradeResult = await workflow.execute_activity_method(
                 GroupActivities.pre_trade_group,
