@@ -301,7 +301,9 @@ class OrderActivities:
         if request.record is None:
             return found or await self._send(gateway, order)
         if found is None:
+            storing = time.monotonic()
             await self._record(request.record)  # in PostgreSQL before the broker sees the order
+            _time_left_to_send(storing)
             found = await self._send(gateway, order)
         acknowledged = request.record.order.model_copy(deep=True)
         updates = apply_acknowledgement(acknowledged, found, _server_time(began))
@@ -492,6 +494,18 @@ async def _live_order(gateway: BrokerGateway, request: PollInput) -> tuple[Order
         replaced.append(snapshot)
         snapshot = await gateway.get_order(snapshot.replaced_by)
     return snapshot, replaced
+
+
+def _time_left_to_send(storing: float) -> None:
+    """Send only if storing the order took less than a third of this attempt's start-to-close timeout. An
+    attempt that times out keeps running while the next one starts, looks the order up, finds nothing and
+    sends: a slow store before the POST (PostgreSQL restarting) must not leave two attempts sending at once.
+    Too slow: fail this attempt, unsent; the next one looks up, stores (once, quickly now) and sends."""
+    limit = activity.info().start_to_close_timeout
+    spent = time.monotonic() - storing
+    if limit is not None and spent > limit.total_seconds() / 3:
+        raise ApplicationError(f"stored but not sent: storing took {spent:.1f} s of this attempt's "
+                               f"{limit.total_seconds():.0f} s; the next attempt sends it", type="SubmitDeferred")
 
 
 def _server_time(began: float) -> datetime:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,16 +22,27 @@ from temporalio import activity
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.models import AmendRequest, CancelRequest, OrderOutcome, OrderRequest, SubmitInput, SubmitResult
+from activities.models import (
+    AmendRequest,
+    CancelRequest,
+    OrderOutcome,
+    OrderRequest,
+    RecordInput,
+    SubmitInput,
+    SubmitResult,
+)
 from activities.order_activities import OrderActivities
 from activities.sessions import SessionPool
 from domain.broker_integration import (
     BrokerConnection,
+    BrokerOrder,
     ConnectionCredentials,
+    Order,
     OrderSnapshot,
     TradeEvent,
     TradeEventKind,
@@ -707,3 +720,31 @@ async def test_an_older_workers_submit_answer_is_applied_and_stored(temporal_env
     assert [u.status for u in await repos.statuses.history(cid)] == ["SUBMITTED", "ACCEPTED", "FILLED"]
     assert len(await repos.executions.list_for_order(cid)) == 1
     assert [o.client_order_id for o in broker.received].count(cid) == 1  # sent once
+
+
+class _SlowOrders(FakeOrders):
+    """PostgreSQL restarting: storing the order takes a while."""
+
+    async def save(self, order: Any) -> None:
+        await asyncio.sleep(0.3)
+        await super().save(order)
+
+
+async def test_an_attempt_whose_store_took_a_third_of_its_timeout_does_not_send() -> None:
+    broker = FakeBroker()
+    repos = Repos(FakeConnections(), FakeAccounts(), _SlowOrders(), FakeExecutions(), FakeStatuses())
+    await repos.connections.save(BrokerConnection(connection_id="conn-1", broker="fakebroker"))
+    await repos.connections.save_credentials("conn-1", ConnectionCredentials(api_key="k", api_secret="s"))
+    activities = OrderActivities(repos, SessionPool(repos.connections, FakeProvider(broker), FakeClock()))
+    order = BrokerOrder(client_order_id="slow-1", symbol="AAPL", side="BUY", quantity=Decimal(1),
+                        order_type="MARKET", connection_id="conn-1")
+    record = RecordInput(order=Order.create(order, datetime.now(UTC)))
+    first = ActivityEnvironment()
+    first.info = dataclasses.replace(first.info, start_to_close_timeout=timedelta(seconds=0.4))
+    with pytest.raises(ApplicationError, match="stored but not sent"):
+        await first.run(activities.submit_order, SubmitInput(order=order, record=record))
+    assert broker.received == [] and await repos.orders.get("slow-1") is not None  # stored, not sent
+    second = ActivityEnvironment()
+    second.info = dataclasses.replace(second.info, attempt=2, start_to_close_timeout=timedelta(seconds=10))
+    answer = await second.run(activities.submit_order, SubmitInput(order=order, record=record))
+    assert isinstance(answer, SubmitResult) and [o.client_order_id for o in broker.received] == ["slow-1"]
