@@ -37,9 +37,9 @@ from domain.broker_integration.value_objects import BrokerOrder
 from .errors import TradierPositionEffectError, TradierProtocolError, TradierUnsupportedOrderError
 from .parsing import (
     SIDE_FROM_TRADIER,
-    TAG_PATTERN,
     TIF_TO_TRADIER,
     TYPE_TO_TRADIER,
+    check_terms,
     dec,
     format_decimal,
     order_snapshot,
@@ -103,10 +103,6 @@ def parse_occ(symbol: str) -> OccSymbol | None:
     return OccSymbol(match["root"], expiry, match["right"], strike) if strike > 0 else None
 
 
-def _refuse(what: str) -> TradierUnsupportedOrderError:
-    return TradierUnsupportedOrderError(f"Tradier does not support {what}; the order was not sent")
-
-
 def check_option_order(order: BrokerOrder) -> OccSymbol:
     """The order's contract; refuse before sending what Tradier cannot do with an option order."""
     contract = parse_occ(order.symbol)
@@ -114,16 +110,8 @@ def check_option_order(order: BrokerOrder) -> OccSymbol:
         raise TradierUnsupportedOrderError(
             f"{order.symbol!r} is not an OCC option symbol (e.g. AAPL240119C00190000); the order was not sent"
         )
-    if order.order_type not in TYPE_TO_TRADIER:
-        raise _refuse(f"{order.order_type} option orders")
-    if order.time_in_force not in TIF_TO_TRADIER:
-        raise _refuse(f"time in force {order.time_in_force} (DAY and GTC only)")
-    if order.quantity != order.quantity.to_integral_value():
-        raise _refuse("fractions of an option contract")
-    if order.execution_params.extended_hours:
-        raise _refuse("options in extended hours")
-    if not TAG_PATTERN.match(order.client_order_id):
-        raise _refuse(f"client order id {order.client_order_id!r} as a tag (letters, digits and '-' only)")
+    check_terms(order, kind="option orders", fractions="fractions of an option contract",
+                extended="options in extended hours")
     return contract
 
 

@@ -149,14 +149,21 @@ def check_supported(order: BrokerOrder) -> None:
     """Refuse before sending what Tradier cannot do, with the reason."""
     if order.asset_class is not AssetClass.EQUITY:
         raise _refuse(f"{order.asset_class} orders through brokerflow (equities only)")
+    check_terms(order, kind="orders", fractions="fractional quantities",
+                extended="extended hours through brokerflow yet (Tradier's pre/post sessions are not mapped)")
+
+
+def check_terms(order: BrokerOrder, *, kind: str, fractions: str, extended: str) -> None:
+    """The terms every Tradier order shares (type, time in force, whole units, regular hours, the tag); the
+    refusals name `kind` of order, `fractions` and `extended` hours as the caller's asset says them."""
     if order.order_type not in TYPE_TO_TRADIER:
-        raise _refuse(f"{order.order_type} orders")
+        raise _refuse(f"{order.order_type} {kind}")
     if order.time_in_force not in TIF_TO_TRADIER:
         raise _refuse(f"time in force {order.time_in_force} (DAY and GTC only)")
     if order.quantity != order.quantity.to_integral_value():
-        raise _refuse("fractional quantities")
+        raise _refuse(fractions)
     if order.execution_params.extended_hours:
-        raise _refuse("extended hours through brokerflow yet (Tradier's pre/post sessions are not mapped)")
+        raise _refuse(extended)
     if not TAG_PATTERN.match(order.client_order_id):
         raise _refuse(f"client order id {order.client_order_id!r} as a tag (letters, digits and '-' only)")
 
