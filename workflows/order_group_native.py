@@ -9,6 +9,10 @@ Pre-trade (`workflow.patched(NATIVE_PRE_TRADE)`; groups started before it run as
 check and ledger reservation run on the entry before the group is sent (an OCO: on both exits, against the
 position, held once), a refusal rejects the group with nothing sent; a bracket's exits reserve the position once
 the entry has ended filled; each leg's reservation is released when its order ends. Deterministic only.
+
+A submit whose retries ran out with the outcome unknown (`workflow.patched(NATIVE_RESOLVE)`) is resolved at the
+broker: the group is looked up by its tag, with a growing delay while the broker cannot answer, and followed if
+the broker holds it; it is refused (and its reservations released) only when the broker says it has no such group.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.group_activities import GroupActivities
@@ -54,10 +58,15 @@ with workflow.unsafe.imports_passed_through():
 if TYPE_CHECKING:
     from .order_group import OrderGroupWorkflow
 
-__all__ = ["NATIVE_PRE_TRADE", "NativeGroup"]
+__all__ = ["NATIVE_PRE_TRADE", "NATIVE_RESOLVE", "NativeGroup"]
 
 # The native path runs the pre-trade check and ledger reservation (issue 8); groups started before run without.
 NATIVE_PRE_TRADE = "native-group-pre-trade"
+# After a submit whose retries ran out with the outcome unknown, the group is looked up by its tag before it is
+# refused (a group the broker holds is followed); groups started before refuse it at once.
+NATIVE_RESOLVE = "native-group-resolve-unknown-submit"
+# Failures of a submit that say the group was not placed.
+_FINAL = ("BrokerRejected", "ClientOrderIdConflict", "ConnectionNotFound")
 
 # Typed for execute_activity_method's keyword arguments.
 POLL: dict[str, Any] = _POLL
@@ -90,10 +99,13 @@ class NativeGroup:
                 GroupActivities.submit_group, SubmitGroupInput(group=self.request),
                 summary=f"submit {self.request.kind} {self.request.group_id}", **SUBMIT)
         except ActivityError as err:
-            self._refuse(f"not submitted: {err.cause or err}")
-            if self.checked:
-                await self._release_all()
-            return
+            resolved = await self._after_failed_submit(err) if workflow.patched(NATIVE_RESOLVE) else None
+            if resolved is None:
+                self._refuse(f"not submitted: {err.cause or err}")
+                if self.checked:
+                    await self._release_all()
+                return
+            found = resolved
         await self._apply(found)
         # Until every leg's order has ended too (a held leg is canceled at the broker after the group ends).
         while not group.is_terminal or any(not order.is_terminal for order in self.orders.values()):
@@ -107,6 +119,28 @@ class NativeGroup:
                 polled: GroupPollResult = await workflow.execute_activity_method(
                     GroupActivities.poll_group, self._poll_input(), summary="poll", **POLL)
                 await self._apply(polled)
+
+    async def _after_failed_submit(self, err: ActivityError) -> GroupPollResult | None:
+        """The group as the broker has it after the submit's retries ran out; None: not placed.
+
+        A refusal is final. Otherwise the outcome is unknown: the broker decides, by the parent's client
+        order id, looked up with a growing delay until it answers. A group the broker holds is followed
+        like one whose submit answered; only "not found" refuses it. Never "not placed" on a guess.
+        """
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in _FINAL:
+            return None
+        delay = min(self.flow.request.poll_interval_seconds, 10.0)
+        while True:
+            await workflow.sleep(timedelta(seconds=delay), summary="resolve the submission at the broker")
+            try:
+                found: GroupPollResult = await workflow.execute_activity_method(
+                    GroupActivities.poll_group, GroupPollInput(group=self.request), summary="look up", **POLL)
+            except ActivityError as failed:
+                workflow.logger.warning("group %s not resolved yet: %s", self.request.group_id, failed.cause)
+                delay = min(delay * 2, 300.0)
+                continue
+            return found if found.legs else None
 
     def _refuse(self, reason: str) -> None:
         self.flow.reason = reason

@@ -23,7 +23,7 @@ from activities.group_models import GroupView
 from workflows.order_group import OrderGroupWorkflow
 from workflows.order_workflow import OrderWorkflow
 
-from .test_order_group import _at_broker, bracket, gid, oco, start, start_native
+from .test_order_group import _at_broker, _native, bracket, gid, lose_the_submit_answer, oco, start, start_native
 from .test_order_workflow import World, _decoded, wait_for, world
 
 __all__ = ["world"]
@@ -67,6 +67,23 @@ async def test_record_emulated_oco(world: World) -> None:
     view = await asyncio.wait_for(handle.result(), 30)
     assert view.status == "COMPLETED"
     await _save(world, handle, "emulated_oco")
+
+
+async def test_record_native_bracket_resolved_after_an_unanswered_submit(world: World) -> None:
+    lose_the_submit_answer(world, place=True, outage=2)
+    group = bracket(gid(), {"order_type": "LIMIT", "limit_price": "100"})
+    handle = await _native(world, group)
+    await wait_for(lambda: _at_broker(world, f"{group.group_id}-sl"), timeout=30)
+    en = world.broker.by_client(f"{group.group_id}-en")
+    assert en is not None
+    await world.broker.cancel_order(en.broker_order_id)
+    for suffix in ("tp", "sl"):
+        leg = world.broker.by_client(f"{group.group_id}-{suffix}")
+        assert leg is not None
+        await world.broker.cancel_order(leg.broker_order_id)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert view.status == "CANCELLED", view
+    await _save(world, handle, "native_bracket_resolved_after_unanswered_submit")
 
 
 def test_group_histories_are_present() -> None:

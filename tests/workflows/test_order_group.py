@@ -9,10 +9,11 @@ from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 
 from activities.group_models import GroupPath, GroupView, OrderGroupInput, order_group_workflow_id
 from activities.models import CancelRequest
-from domain.broker_integration import LegRole, OrderGroupRequest, OrderSnapshot
+from domain.broker_integration import BrokerUnavailableError, LegRole, OrderGroupRequest, OrderSnapshot
 from workflows.order_group import OrderGroupWorkflow
 
 from .test_order_workflow import World, wait_for, world
@@ -185,3 +186,66 @@ async def test_native_group_cancel_cancels_the_live_legs_at_the_broker(world: Wo
     statuses = {str(world.broker.by_client(f"{group.group_id}-{s}").status)  # type: ignore[union-attr]
                 for s in ("en", "tp", "sl")}
     assert statuses == {"CANCELED"}
+
+
+def lose_the_submit_answer(world: World, *, place: bool, outage: int = 0) -> list[str]:
+    """Native groups whose submit ends with the outcome unknown (it stands for retries run out: non-retryable, not
+    a refusal); `place`: the broker did take the group; the first `outage` lookups fail. Returns the lookups seen."""
+    hold_groups(world)
+    broker = world.broker
+    submit, lookup = broker.submit_group, broker.get_group_by_client_id  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    async def submit_group(group: OrderGroupRequest) -> dict[LegRole, OrderSnapshot]:
+        if place:
+            await submit(group)
+        raise ApplicationError("connection reset before the answer", type="AmbiguousOutcome", non_retryable=True)
+
+    async def get_group_by_client_id(group: OrderGroupRequest) -> dict[LegRole, OrderSnapshot]:
+        seen.append(group.group_id)
+        if len(seen) <= outage:
+            raise BrokerUnavailableError("503 from the broker")
+        return await lookup(group)  # type: ignore[no-any-return]
+
+    broker.submit_group = submit_group  # type: ignore[attr-defined]
+    broker.get_group_by_client_id = get_group_by_client_id  # type: ignore[attr-defined]
+    return seen
+
+
+async def _native(world: World, group: OrderGroupRequest) -> WorkflowHandle[Any, GroupView]:
+    request = OrderGroupInput(group=group, poll_interval_seconds=0.2, path=GroupPath.NATIVE)
+    return await world.env.client.start_workflow(
+        OrderGroupWorkflow.run, request, id=order_group_workflow_id(group.group_id), task_queue=world.task_queue)
+
+
+async def test_a_native_group_placed_despite_an_unanswered_submit_is_found_by_its_tag_and_followed(
+        world: World) -> None:
+    seen = lose_the_submit_answer(world, place=True, outage=2)  # one lookup activity fails (2 attempts)
+    group = bracket(gid())
+    handle = await _native(world, group)
+
+    async def exits_working() -> bool:
+        view = await handle.query(OrderGroupWorkflow.state)
+        return [str(leg.status) for leg in view.legs] == ["FILLED", "WORKING", "WORKING"]
+
+    await wait_for(exits_working, timeout=30)
+    assert len(seen) >= 3  # looked up until the broker answered
+    tp, sl = (world.broker.by_client(f"{group.group_id}-{s}") for s in ("tp", "sl"))
+    assert tp is not None and sl is not None
+    world.broker.fill(tp.broker_order_id, 10, Decimal("110"))
+    await world.broker.cancel_order(sl.broker_order_id)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert view.status == "COMPLETED" and [str(leg.status) for leg in view.legs] == ["FILLED", "FILLED", "CANCELED"]
+    assert len(world.broker.received) == 3  # sent once, never again
+    for suffix, fills in (("en", 1), ("tp", 1), ("sl", 0)):
+        assert len(await world.repos.executions.list_for_order(f"{group.group_id}-{suffix}")) == fills
+
+
+async def test_a_native_group_the_broker_never_got_is_refused_once_the_broker_says_so(world: World) -> None:
+    seen = lose_the_submit_answer(world, place=False, outage=2)
+    group = bracket(gid())
+    handle = await _native(world, group)
+    view = await asyncio.wait_for(handle.result(), 30)
+    assert view.status == "FAILED" and [str(leg.status) for leg in view.legs] == ["REJECTED", "SKIPPED", "SKIPPED"]
+    assert "not submitted" in (view.reason or "") and "connection reset" in (view.reason or ""), view.reason
+    assert len(seen) == 3 and world.broker.received == []  # refused only on the broker's "no such group"
