@@ -43,6 +43,8 @@ class InstrumentConfig(_Model):
     tradable: bool = True
     tick: Decimal | None = None
     asset_class: Literal["us_equity", "forex", "crypto"] = "us_equity"
+    # OANDA's marginRate for the pair (0.05: 20:1); None: a major's 0.02. The account's rate, when larger, wins.
+    margin_rate: Decimal | None = Field(default=None, gt=0, le=1)
 
 
 class KeyConfig(_Model):
@@ -110,16 +112,17 @@ _DEFAULT_INSTRUMENTS = [
     ("AMZN", "178.25", "Amazon.com, Inc. Common Stock", "NASDAQ"),
     ("QQQ", "440.10", "Invesco QQQ Trust, Series 1", "NASDAQ"),
 ]
-# Forex pairs (OANDA's instrument names): price, spread and pip-sized tick (3 decimals for JPY quotes).
+# Forex pairs (OANDA's instrument names): price, spread, pip-sized tick (3 decimals for JPY quotes) and OANDA's
+# margin rate (GBP pairs at 5% = 20:1, as OANDA's US division margins them; the others 2% = 50:1).
 # Crypto spot pairs (Binance's symbol names): price; quoted in USDT, the crypto account's cash.
 _DEFAULT_CRYPTO = [
     ("BTCUSDT", "60000.00", "Bitcoin / TetherUS"),
     ("ETHUSDT", "3000.00", "Ethereum / TetherUS"),
 ]
 _DEFAULT_FOREX = [
-    ("EUR_USD", "1.08500", "0.00010", "0.00001"),
-    ("GBP_USD", "1.27300", "0.00020", "0.00001"),
-    ("USD_JPY", "156.500", "0.020", "0.001"),
+    ("EUR_USD", "1.08500", "0.00010", "0.00001", "0.02"),
+    ("GBP_USD", "1.27300", "0.00020", "0.00001", "0.05"),
+    ("USD_JPY", "156.500", "0.020", "0.001", "0.02"),
 ]
 
 
@@ -135,8 +138,9 @@ def default_config(seed: int = 42) -> SimConfig:
     ))
     instruments += [
         InstrumentConfig(symbol=s, price=Decimal(p), name=s.replace("_", "/"), exchange="OANDA", spread=Decimal(w),
-                         tick=Decimal(t), volatility=Decimal("0.00005"), fractionable=False, asset_class="forex")
-        for s, p, w, t in _DEFAULT_FOREX
+                         tick=Decimal(t), volatility=Decimal("0.00005"), fractionable=False, asset_class="forex",
+                         margin_rate=Decimal(m))
+        for s, p, w, t, m in _DEFAULT_FOREX
     ]
     accounts = [
         AccountConfig(id="ACC1", type="margin", cash=Decimal(100000), tokens=["SIMTOKEN"],

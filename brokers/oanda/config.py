@@ -49,6 +49,9 @@ class OandaConfig(BaseModel):
     # OANDA sends a heartbeat every few seconds; this long without a line means the connection is dead.
     stream_idle_timeout: float = Field(default=20.0, gt=0)
     transactions_page: int = Field(default=1000, ge=1, le=1000)
+    # Instruments' margin rates rarely change: read once an hour per account (a minute after a failed read).
+    margin_rates_ttl: float = Field(default=3600.0, ge=0)
+    margin_rates_retry: float = Field(default=60.0, ge=0)
 
     @property
     def api_url(self) -> str:

@@ -38,6 +38,7 @@ from .errors import (
 )
 from .feed import TransactionFeed
 from .fills import FillLedger, OrderInfo
+from .margin import MarginRateCache, with_margin_terms
 from .schemas import OandaAccountSummary, OandaOrder, OandaPosition, OandaTransaction, validated
 from .sessions import CredentialsSource, OandaSession, account_path
 from .stream import transactions_since
@@ -66,15 +67,6 @@ OANDA_CAPABILITIES = BrokerCapabilities(
 )
 
 
-def with_margin_terms(account: BrokerAccount, wire: OandaAccountSummary) -> BrokerAccount:
-    """The account with OANDA's margin terms, for the pre-trade check: `marginRate` for every pair (0.02: 50:1)
-    and `marginAvailable` as reported."""
-    rate = parsing.decimal_or_none(wire.marginRate)
-    return account.model_copy(update={
-        "margin_rates": {str(AssetClass.FOREX): rate} if rate is not None and rate > 0 else {},
-        "margin_available": parsing.decimal_or_none(wire.marginAvailable)})
-
-
 # Cancels in the create's own batch that mean "refused", not "did not trade" (FOK/IOC without liquidity).
 _REFUSALS = frozenset({"INSUFFICIENT_MARGIN", "ACCOUNT_LOCKED", "ACCOUNT_ORDER_CREATION_LOCKED", "MARKET_HALTED",
                        "ACCOUNT_NOT_ACTIVE", "ACCOUNT_NEW_POSITIONS_LOCKED", "INSTRUMENT_NOT_TRADEABLE"})
@@ -94,6 +86,7 @@ class OandaGateway:
         self._sides: dict[str, OrderSide] = {}
         self.ledger = FillLedger(connection_id)
         self._feeds: list[TransactionFeed] = []
+        self.margin_rates = MarginRateCache(self.config.margin_rates_ttl, self.config.margin_rates_retry)
 
     @property
     def broker(self) -> str:
@@ -220,6 +213,8 @@ class OandaGateway:
             reason = cancelled.reason
         filled = self.ledger.filled(info.broker_order_id)
         if reason in _REFUSALS and filled == 0:
+            if reason == "INSUFFICIENT_MARGIN":  # OANDA may have raised a rate since we read them: read them again
+                self.margin_rates.forget(account)
             error = OandaInsufficientMarginError if reason == "INSUFFICIENT_MARGIN" else OandaRejectedError
             raise error(f"{what}: order {create.id} cancelled at once ({reason})", code=reason)
         wire = OandaOrder(id=create.id, type=info.order_type.value if info.order_type else "MARKET",
@@ -304,7 +299,11 @@ class OandaGateway:
         payload = await self._send("GET", path)
         wire = validated(OandaAccountSummary, (payload or {}).get("account"), f"GET {path}")
         found = parsing.broker_account(wire, await self._positions(account), self.connection_id, asked_at)
-        return with_margin_terms(found, wire)
+        return with_margin_terms(found, wire, await self.margin_rates.rates(account, self._instruments))
+
+    async def _instruments(self, account: str) -> Any:
+        """GET …/instruments: every instrument the account may trade, each with its margin rate."""
+        return await self._send("GET", account_path(account, "instruments"))
 
     async def list_accounts(self) -> list[BrokerAccount]:
         """Every v20 account the token reaches, with its positions."""

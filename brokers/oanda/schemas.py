@@ -15,6 +15,8 @@ from .errors import OandaAmbiguousOutcomeError, OandaProtocolError
 __all__ = [
     "OandaAccountSummary",
     "OandaClientExtensions",
+    "OandaInstrument",
+    "OandaInstruments",
     "OandaOrder",
     "OandaPosition",
     "OandaPositionSide",
@@ -124,3 +126,19 @@ class OandaPosition(_Wire):
     short: OandaPositionSide
     unrealizedPL: str | None = None
     marginUsed: str | None = None
+
+
+class OandaInstrument(_Wire):
+    """An Instrument of GET /v3/accounts/{id}/instruments (the fields the adapter reads; the rest are kept)."""
+
+    name: str
+    type: str | None = None
+    displayName: str | None = None
+    marginRate: str | None = None
+
+
+class OandaInstruments(_Wire):
+    """GET /v3/accounts/{id}/instruments: the instruments the account may trade."""
+
+    instruments: list[OandaInstrument]
+    lastTransactionID: str | None = None

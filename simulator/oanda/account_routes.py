@@ -1,5 +1,5 @@
 """OANDA v20 account routes: accounts and their summary, positions, transactions (since an id, by time in
-pages, by id range), pricing."""
+pages, by id range), pricing, the instruments the account trades (with their margin rates)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from simulator.alpaca.auth import Identity
 from simulator.core import Account
 from simulator.oanda.frontend import OandaError, OandaFrontEnd, endpoint
 from simulator.oanda.ledger import USER_ID
+from simulator.oanda.margin import REG_T_RATE
 from simulator.oanda.routes import checked_account, order_view_of
 from simulator.oanda.wire import money, price, ts, units
 
@@ -45,7 +46,7 @@ def _position(account: Account, front: OandaFrontEnd, symbol: str) -> dict[str, 
     long, short = _position_side(account, front, symbol, max(qty, ZERO)), \
         _position_side(account, front, symbol, min(qty, ZERO))
     inst = front.ledger.exchange.state.instruments[symbol]
-    margin = abs(qty) * inst.price * (account.margin_rate or Decimal("0.5"))
+    margin = abs(qty) * inst.price * front.ledger.margin.effective(account, symbol)
     return {"instrument": symbol, "long": long, "short": short, "pl": "0.0000", "resettablePL": "0.0000",
             "financing": "0.0000", "commission": "0.0000", "guaranteedExecutionFees": "0.0000",
             "unrealizedPL": money(Decimal(long["unrealizedPL"]) + Decimal(short["unrealizedPL"])),
@@ -62,14 +63,15 @@ async def positions(request: Request, who: Identity, front: OandaFrontEnd) -> An
 
 
 def summary(front: OandaFrontEnd, account: Account) -> dict[str, Any]:
-    """AccountSummary: NAV is the core's equity; balance excludes the open positions' unrealized P&L."""
+    """AccountSummary: NAV is the core's equity; balance excludes the open positions' unrealized P&L; each position
+    is margined at its instrument's effective rate (`marginRate` is the account's own)."""
     state = front.ledger.exchange.state
     marks = state.marks()
-    rate = account.margin_rate or Decimal("0.5")
+    rate = account.margin_rate or REG_T_RATE
     nav = account.equity(marks)
     unrealized = sum(((marks[s] - p.avg_entry_price) * p.qty for s, p in account.positions.items()), ZERO)
     value = sum((abs(p.qty) * marks[s] for s, p in account.positions.items()), ZERO)
-    used = value * rate
+    used = front.ledger.margin.used(account, marks)
     closeout = used / 2
     pending = [o for o in front.ledger.of_account(account.id) if o.state == "PENDING"]
     return {
@@ -189,6 +191,32 @@ async def pricing(request: Request, who: Identity, front: OandaFrontEnd) -> Answ
     return 200, {"prices": prices, "time": ts(state.now()), "lastTransactionID": _last(front, account)}
 
 
+def _instrument(front: OandaFrontEnd, name: str, tick: Decimal | None) -> dict[str, Any]:
+    """An Instrument: a currency pair, whole units, its pip and precision from its tick, its margin rate."""
+    step = tick or Decimal("0.00001")
+    places = len(f"{step:f}".partition(".")[2])
+    return {"name": name, "type": "CURRENCY", "displayName": name.replace("_", "/"), "pipLocation": 1 - places,
+            "displayPrecision": places, "tradeUnitsPrecision": 0, "minimumTradeSize": "1",
+            "maximumTrailingStopDistance": price(step * 100000, step),
+            "minimumTrailingStopDistance": price(step * 50, step), "maximumPositionSize": "0",
+            "maximumOrderUnits": "100000000", "marginRate": f"{front.ledger.margin.of_instrument(name):f}",
+            "guaranteedStopLossOrderMode": "DISABLED", "tags": [{"type": "ASSET_CLASS", "name": "CURRENCY"}]}
+
+
+@endpoint
+async def instruments(request: Request, who: Identity, front: OandaFrontEnd) -> Answer:
+    """GET …/instruments[?instruments=EUR_USD,USD_JPY]: the pairs the account trades, each with its marginRate."""
+    account = checked_account(request, who, front)
+    state = front.ledger.exchange.state
+    pairs = {s: i for s, i in sorted(state.instruments.items()) if i.spec.asset_class == "forex"}
+    wanted = [n for n in request.query_params.get("instruments", "").split(",") if n] or list(pairs)
+    for name in wanted:
+        if name not in pairs:
+            raise OandaError(400, f"Invalid value specified for 'instruments': {name}", "INVALID_INSTRUMENT")
+    listed = [_instrument(front, name, pairs[name].spec.tick) for name in dict.fromkeys(wanted)]
+    return 200, {"instruments": listed, "lastTransactionID": _last(front, account)}
+
+
 def parse_time(value: str | None) -> datetime:
     """An RFC 3339 time (nanoseconds cut to microseconds), aware."""
     text = re.sub(r"(\.\d{6})\d+", r"\1", value or "")
@@ -211,4 +239,5 @@ def account_routes() -> list[Route]:
         Route(f"{base}/transactions", transaction_pages, methods=["GET"]),
         Route(f"{base}/transactions/{{transaction_id:int}}", get_transaction, methods=["GET"]),
         Route(f"{base}/pricing", pricing, methods=["GET"]),
+        Route(f"{base}/instruments", instruments, methods=["GET"]),
     ]

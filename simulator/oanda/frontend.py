@@ -18,6 +18,7 @@ from starlette.responses import Response
 from simulator.alpaca.auth import Identity
 from simulator.core import Account, Rejection
 from simulator.oanda.ledger import OandaLedger
+from simulator.oanda.margin import MarginRates, configured_rates
 
 if TYPE_CHECKING:
     from simulator.runtime import SimulatorRuntime
@@ -56,7 +57,8 @@ class OandaFrontEnd:
     def ledger(self) -> OandaLedger:
         """The ledger of the running exchange (a reset builds a new exchange, so a new ledger)."""
         if self._ledger is None or self._ledger.exchange is not self.sim.exchange:
-            self._ledger = OandaLedger(self.sim.exchange, self._publish)
+            margin = MarginRates(configured_rates(self.sim.config))
+            self._ledger = OandaLedger(self.sim.exchange, self._publish, margin)
         return self._ledger
 
     def _publish(self, account_id: str, transaction: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from simulator.core import Exchange, OrderStatus, Side, SimOrder, TradeEvent
+from simulator.oanda.margin import MarginRates
 from simulator.oanda.wire import money, price, ts, units
 
 __all__ = ["USER_ID", "OandaLedger", "OandaOrder"]
@@ -69,9 +70,11 @@ class AccountLog:
 class OandaLedger:
     """Transactions and orders of the OANDA accounts of one exchange; publishes each new transaction."""
 
-    def __init__(self, exchange: Exchange, publish: Callable[[str, dict[str, Any]], None]) -> None:
+    def __init__(self, exchange: Exchange, publish: Callable[[str, dict[str, Any]], None],
+                 margin: MarginRates | None = None) -> None:
         self.exchange = exchange
         self._publish = publish
+        self.margin = margin or MarginRates({})
         self.logs: dict[str, AccountLog] = {}
         self.orders: dict[str, dict[str, OandaOrder]] = {}
         self._by_core: dict[str, OandaOrder] = {}
@@ -239,7 +242,7 @@ class OandaLedger:
                   "guaranteedExecutionFee": "0.0000", "halfSpreadCost": money(inst.half_spread * event.qty)}
         if before == 0 or (before > 0) == (signed > 0):
             log.open_trades[order.instrument] = tx_id
-            rate = account.margin_rate or Decimal("0.5")
+            rate = self.margin.effective(account, order.instrument)
             opened: dict[str, Any] = {"tradeID": tx_id, **common,
                                       "initialMarginRequired": money(abs(signed) * event.price * rate)}
             if order.trade_client_extensions:

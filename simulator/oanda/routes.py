@@ -75,9 +75,20 @@ def _placed(ledger: OandaLedger, account: Account, create: dict[str, Any], order
     return body
 
 
+def _margin_allows(front: OandaFrontEnd, account: Account, order: OandaOrder) -> bool:
+    """Whether the margin the order adds, at its pair's effective rate, fits in the margin available (the core
+    checks at the account's rate alone, which a pair with a higher rate must not get past)."""
+    state = front.ledger.exchange.state
+    inst = state.instruments[order.instrument]
+    at = order.price if order.price is not None else inst.ask if order.units > 0 else inst.bid
+    margin = front.ledger.margin
+    return margin.required(account, order.instrument, order.units, at) <= margin.available(account, state.marks())
+
+
 def _place(front: OandaFrontEnd, account: Account, order: OandaOrder, replaces: OandaOrder | None = None
            ) -> dict[str, Any]:
-    """Record the create transaction, hand the order to the core; a core refusal cancels it at once."""
+    """Record the create transaction, hand the order to the core; a refusal (margin first, then the core's)
+    cancels a new order at once and refuses a replacement (Rejection)."""
     ledger = front.ledger
     inst = ledger.exchange.state.instruments[order.instrument]
     order.replaces_order_id = replaces.id if replaces else None
@@ -85,6 +96,11 @@ def _place(front: OandaFrontEnd, account: Account, order: OandaOrder, replaces: 
     client_id = order.client_id or f"oanda:{order.id}"
     if replaces is not None and order.client_id and order.client_id == replaces.client_id:
         client_id = f"{client_id}:{order.id}"
+    if not _margin_allows(front, account, order):
+        if replaces is not None:
+            raise Rejection(RejectKind.INSUFFICIENT_BUYING_POWER, "insufficient margin at the instrument's rate")
+        ledger.cancelled(order, "INSUFFICIENT_MARGIN")
+        return _placed(ledger, account, create, order)
     if replaces is None:
         try:
             core = ledger.exchange.submit(account.id, core_request(order, client_id))

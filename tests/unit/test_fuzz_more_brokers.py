@@ -29,6 +29,7 @@ from brokers.ccxt.errors import CcxtError, CcxtProtocolError
 from brokers.oanda import fills as ofills
 from brokers.oanda import parsing as oparsing
 from brokers.oanda.errors import OandaError, OandaProtocolError
+from brokers.oanda.margin import instrument_margin_rates, with_margin_terms
 from brokers.oanda.schemas import OandaAccountSummary, OandaOrder, OandaPosition, OandaTransaction
 from brokers.oanda.schemas import validated as ovalidated
 from brokers.tradier import parsing as tparsing
@@ -385,12 +386,41 @@ def test_oanda_accounts_and_positions(account: dict[str, Any], positions: list[d
         sane_account(parsed)
 
 
+O_INSTRUMENTS: list[dict[str, Any]] = load("oanda", "account_instruments.json")["instruments"]
+
+
+def _oanda_margin_terms(account: Any, instruments: Any) -> BrokerAccount:
+    """What get_account does with the summary and GET …/instruments: the account's effective margin rates."""
+    wire = ovalidated(OandaAccountSummary, account, "GET /v3/accounts/X/summary")
+    rates = instrument_margin_rates(instruments)
+    return with_margin_terms(oparsing.broker_account(wire, [], "c1", NOW), wire, rates)
+
+
+@FUZZ
+@given(st.one_of(st.just(O_ACCOUNT), mutations(O_ACCOUNT)),
+       st.lists(st.sampled_from(O_INSTRUMENTS).flatmap(mutations), max_size=4))
+@example(O_ACCOUNT, [{**O_INSTRUMENTS[0], "marginRate": "1e-999999"}])
+@example(O_ACCOUNT, [{**O_INSTRUMENTS[0], "marginRate": "1" * 400}])
+@example(O_ACCOUNT, [{**O_INSTRUMENTS[0], "marginRate": "-0.02"}])
+@example(O_ACCOUNT, [{**O_INSTRUMENTS[0], "name": "FOREX"}])
+@example({**O_ACCOUNT, "marginRate": "-1"}, O_INSTRUMENTS)
+@example({**O_ACCOUNT, "marginRate": "1e18"}, O_INSTRUMENTS)
+def test_oanda_instrument_margin_rates(account: dict[str, Any], instruments: list[dict[str, Any]]) -> None:
+    parsed = oanda(lambda: _oanda_margin_terms(account, {"instruments": instruments}))
+    if parsed is not None:
+        sane_account(parsed)
+        for symbol, rate in parsed.margin_rates.items():
+            assert (symbol == "FOREX" or "/" in symbol) and isinstance(rate, Decimal) and 0 < rate <= 1, (symbol, rate)
+
+
 @FUZZ
 @given(json_values)
 def test_oanda_arbitrary_json(payload: Any) -> None:
     oanda(lambda: _oanda_order(payload, None, None))
     oanda(lambda: _oanda_fill(payload))
     oanda(lambda: _oanda_account(payload, [payload], None))
+    oanda(lambda: instrument_margin_rates(payload))
+    oanda(lambda: instrument_margin_rates({"instruments": [payload]}))
 
 
 @FUZZ
