@@ -167,7 +167,11 @@ async def test_acknowledgement_later_than_the_orders_limit(stack: Stack) -> None
     await stack.sim.admin.set_faults(ack_delay_ms=1200)
     cid = await filled(stack, symbol="AAPL", side="BUY", quantity=1, ack_timeout_seconds=0.5)
     await stack.sim.admin.clear_faults()
-    assert await all_alerts(stack) == [("order_unacknowledged", f"order:{cid}")]
+    alerts = await all_alerts(stack)
+    assert ("order_unacknowledged", f"order:{cid}") in alerts, alerts
+    # A loaded machine can take the acknowledgement past the fixed SLOW_ACK limit too (3 s seen): that alert is
+    # right then; nothing else may fire.
+    assert set(alerts) <= {("order_unacknowledged", f"order:{cid}"), ("order_slow_ack", f"order:{cid}")}, alerts
 
 
 async def test_a_burst_of_rejections_on_a_connection(stack: Stack) -> None:
