@@ -25,6 +25,7 @@ from activities.sessions import SessionPool
 from brokers.registry import GatewayRegistry, SystemClock
 from domain.broker_integration import Clock, GatewayProvider
 from persistence.repositories.connection_health import ConnectionStores
+from starter.settings import MAX_CACHED_WORKFLOWS
 
 __all__ = ["RunningWorker", "build_worker", "main", "run", "running_worker"]
 
@@ -48,6 +49,7 @@ def build_worker(
     *,
     max_concurrent_activities: int = 100,
     max_concurrent_workflow_tasks: int = 100,
+    max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
     stores: ConnectionStores | None = None,
     plugins: AuthPlugins | None = None,
 ) -> tuple[Worker, SessionPool]:
@@ -63,6 +65,8 @@ def build_worker(
         activities=[*activities.methods(), *connections.methods(), *groups.methods()],
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        # Past the cache, each wake-up of an evicted order (a fill, a safety poll) replays its history.
+        max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=10),
         # Heartbeats carry cancellation: a stream activity learns it must stop within ~2 s, not 0.8 x timeout.
         max_heartbeat_throttle_interval=timedelta(seconds=2),
@@ -121,6 +125,7 @@ async def run() -> None:
         client, repositories, settings.task_queue, registry=registry,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
     ):
         await stop.wait()
         log.info("shutting down: finishing in-flight activities")

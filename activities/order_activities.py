@@ -35,6 +35,7 @@ from domain.broker_integration import (
     Order,
     OrderSide,
     OrderSnapshot,
+    OrderStatus,
     PreTradeRejectedError,
 )
 from domain.broker_integration.reconcile import apply_acknowledgement, apply_execution_once, apply_snapshot_status
@@ -274,16 +275,17 @@ class OrderActivities:
 
     async def _record(self, request: RecordInput) -> None:
         ledger = getattr(self._repos, "ledger", None)
-        if ledger is not None:  # each fill and fee stored and applied to its account in one transaction
-            fills = [r for r in request.executions if await ledger.book_execution(r, market_date(r.executed_at))]
-            fees = [fee for fee in request.fees if await ledger.book_fee(fee)]
+        if ledger is not None:  # fills and fees booked to the account, statuses and the order: one transaction
+            stored = await ledger.record(request.order, request.updates, request.executions, request.fees,
+                                         market_date)
+            fills, fees, updates = stored.executions, stored.fees, stored.updates
         else:
             fills = [report for report in request.executions if await self._repos.executions.add(report)]
             fees = []
             if self._repos.fees is not None:
                 fees = [fee for fee in request.fees if await self._repos.fees.add(fee)]
-        updates = [update for update in request.updates if await self._repos.statuses.append(update)]
-        await self._repos.orders.save(request.order)
+            updates = [update for update in request.updates if await self._repos.statuses.append(update)]
+            await self._repos.orders.save(request.order)
         await observed.order_recorded(self._repos.connections, request.order, fills, fees, updates)
 
     @activity.defn
@@ -300,6 +302,7 @@ class OrderActivities:
         found = await self._look_up(gateway, order) if activity.info().attempt > 1 else None
         if request.record is None:
             return found or await self._send(gateway, order)
+        stored = found is None
         if found is None:
             storing = time.monotonic()
             await self._record(request.record)  # in PostgreSQL before the broker sees the order
@@ -307,8 +310,9 @@ class OrderActivities:
             found = await self._send(gateway, order)
         acknowledged = request.record.order.model_copy(deep=True)
         updates = apply_acknowledgement(acknowledged, found, _server_time(began))
-        # SUBMITTED again (stored once): an earlier attempt that sent the order had stored it.
-        await self._record(RecordInput(order=acknowledged, updates=[*request.record.updates, *updates]))
+        # After a lookup, SUBMITTED again (stored once): the earlier attempt that sent the order had stored it.
+        earlier = [] if stored else request.record.updates
+        await self._record(RecordInput(order=acknowledged, updates=[*earlier, *updates]))
         return SubmitResult(snapshot=found, order=acknowledged)
 
     async def _look_up(self, gateway: BrokerGateway, order: BrokerOrder) -> OrderSnapshot | None:
@@ -343,11 +347,13 @@ class OrderActivities:
         """The broker's view of the live order (replacements followed) and its executions since `since`."""
         return await self._poll(request)
 
-    async def _poll(self, request: PollInput) -> PollResult:
+    async def _poll(self, request: PollInput, known: Order | None = None) -> PollResult:
+        """The poll; `known` is the order as the workflow holds it (the last look of a finished order)."""
         gateway = await self._sessions.activity_gateway(request.connection_id)
         try:
             snapshot, replaced = await _live_order(gateway, request)
-            executions = await gateway.executions_since(request.since) if request.since else []
+            fills_known = known is not None and _all_fills_known(known, snapshot)
+            executions = await gateway.executions_since(request.since) if request.since and not fills_known else []
             fees = await gateway.fees_since(request.since) if request.since else []
         except BrokerError as exc:
             raise self._broker_failure(request.connection_id, exc) from exc
@@ -365,16 +371,20 @@ class OrderActivities:
         The order's last changes (`request.record`) are stored first."""
         if request.record is not None:
             await self._record(request.record)
-        return await self._outcome(request.order)
+        released = request.record is not None and request.record.order.is_terminal
+        return await self._outcome(request.order, released=released)
 
-    async def _outcome(self, order: Order) -> OutcomeResult:
+    async def _outcome(self, order: Order, released: bool = False) -> OutcomeResult:
+        """`released`: the order was just recorded terminal, which released its reservation."""
         ledger = getattr(self._repos, "ledger", None)
-        if ledger is not None and order.is_terminal:
+        if ledger is not None and order.is_terminal and not released:
             await ledger.release(order.client_order_id, str(order.status))
-        executions = await self._repos.executions.list_for_order(order.client_order_id)
-        metrics = execution_metrics(order, executions)
         reader = history_for(self._repos)
-        history = await reader.for_order(order) if reader is not None else None
+        if reader is not None:  # one session for both reads
+            executions, history = await reader.with_executions(order)
+        else:
+            executions, history = list(await self._repos.executions.list_for_order(order.client_order_id)), None
+        metrics = execution_metrics(order, executions)
         alerts = detect_anomalies(order, executions, metrics, history=history)
         details = {"metrics": metrics.model_dump(mode="json"), "client_order_id": order.client_order_id,
                    "connection_id": order.order.connection_id}
@@ -394,12 +404,12 @@ class OrderActivities:
             if request.settle_seconds > 0:
                 await asyncio.sleep(request.settle_seconds)
             try:
-                poll = await self._poll(request.poll)
+                poll = await self._poll(request.poll, known=order)
             except (ApplicationError, BrokerError) as exc:  # as before: a failed last look is skipped
                 log.warning("last look at %s failed: %s", order.client_order_id, exc)
         if poll is not None and _brings_news(order, poll, request.poll):
             return FinishResult(poll=poll)
-        return FinishResult(poll=poll, outcome=await self._outcome(order))
+        return FinishResult(poll=poll, outcome=await self._outcome(order, released=order.is_terminal))
 
     @activity.defn
     async def raise_order_alerts(self, request: OrderAlertsInput) -> list[str]:
@@ -511,6 +521,14 @@ def _time_left_to_send(storing: float) -> None:
 def _server_time(began: float) -> datetime:
     """Now on the Temporal server's clock (the workflow's): this attempt's start plus the time it took."""
     return activity.info().started_time + timedelta(seconds=time.monotonic() - began)
+
+
+def _all_fills_known(order: Order, snapshot: OrderSnapshot | None) -> bool:
+    """Whether the order can have no fill we do not know: FILLED for its whole quantity, and the broker shows no
+    more than that (a replaced order's snapshot counts the replacement's fills only: less). Its last look then
+    asks for the fees the broker posts as their own records, not for executions."""
+    return (order.status is OrderStatus.FILLED and order.filled_quantity >= order.order.quantity
+            and snapshot is not None and snapshot.filled_quantity <= order.filled_quantity)
 
 
 def _brings_news(order: Order, poll: PollResult, request: PollInput | None) -> bool:

@@ -85,6 +85,8 @@ class SessionPool:
     connection_ttl_seconds: float = 1.0
     monotonic: Callable[[], float] = time.monotonic
     _stream_health: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    # The probe in flight per connection: concurrent activities wait for it instead of asking again.
+    _stream_asks: dict[str, asyncio.Future[bool]] = field(default_factory=dict)
     # connection id -> (monotonic time its read began, the stored connection), shared read-only by `recent()`.
     _stored: dict[str, tuple[float, BrokerConnection]] = field(default_factory=dict)
     _generations: dict[str, int] = field(default_factory=dict)
@@ -177,9 +179,23 @@ class SessionPool:
         cached = self._stream_health.get(connection_id)
         if cached is not None and now - cached[0] < self.stream_health_ttl_seconds:
             return cached[1]
-        healthy = await self.stream_probe(connection_id)
-        self._stream_health[connection_id] = (self.monotonic(), healthy)
-        return healthy
+        asking = self._stream_asks.get(connection_id)
+        if asking is None:
+            # One question at a time per connection. When the answer expires under load, every poll running
+            # would ask at once: a hundred queries to one supervisor fill its query buffer ("consistent query
+            # buffer is full"), each answer is then "unknown", i.e. not healthy, and every resting order
+            # speeds its polling up: more load, more failed questions (the 5,000-order bench, issue 10).
+            asking = asyncio.ensure_future(self._ask_stream(connection_id))
+            self._stream_asks[connection_id] = asking
+        return await asyncio.shield(asking)  # a cancelled activity does not cancel the others' answer
+
+    async def _ask_stream(self, connection_id: str) -> bool:
+        try:
+            healthy = await self.stream_probe(connection_id)
+            self._stream_health[connection_id] = (self.monotonic(), healthy)
+            return healthy
+        finally:
+            self._stream_asks.pop(connection_id, None)
 
     def expire(self, connection_id: str) -> None:
         """Forget the stored connection read last, so the next call reads it (after saving a new verdict)."""

@@ -14,7 +14,11 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "libpq_url", "sqlalchemy_url"]
+__all__ = ["MAX_CACHED_WORKFLOWS", "Settings", "get_settings", "libpq_url", "sqlalchemy_url"]
+
+# Workflows a worker keeps in memory (the SDK's default is 1,000). A resting order that was evicted replays its
+# whole history in the sandbox at each wake-up; 10,000 resting orders on one worker need them all cached.
+MAX_CACHED_WORKFLOWS = 10_000
 
 _PLAIN_SCHEMES = ("postgresql://", "postgres://")
 _PSYCOPG_SCHEME = "postgresql+psycopg://"
@@ -44,6 +48,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_concurrent_activities: int = Field(default=100, ge=1)
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    # 0 disables the cache: every workflow task replays its workflow's history.
+    max_cached_workflows: int = Field(default=MAX_CACHED_WORKFLOWS, ge=0)
     simulator_port: int = Field(default=8787, ge=1, le=65535)
     startup_timeout: float = Field(default=30.0, gt=0)
     # Operations (docs/production.md): metrics are served by workers only, when a port is set.

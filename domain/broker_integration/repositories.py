@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -26,6 +26,7 @@ __all__ = [
     "LedgerSync",
     "OrderExecutionRepository",
     "OrderStatusRepository",
+    "RecordedChanges",
     "ReservationRequest",
 ]
 
@@ -110,7 +111,15 @@ class LedgerSync:
     drifts: list[AccountDrift] = field(default_factory=list)
     orders_in_flight: int = 0
     created: bool = False
-    held: tuple[Reservation, ...] = ()  # the reservations held when it was merged
+
+
+@dataclass(frozen=True)
+class RecordedChanges:
+    """What storing an order's changes stored for the first time (the rest was stored before)."""
+
+    executions: list[ExecutionReport] = field(default_factory=list)
+    fees: list[FeeReport] = field(default_factory=list)
+    updates: list[OrderStatusUpdate] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,13 @@ class AccountLedgerRepository(Protocol):
 
     async def book_fee(self, fee: FeeReport) -> bool:
         """Store the fee and charge it to the account's cash, both once; False if it was already stored."""
+        ...
+
+    async def record(self, order: Order, updates: Sequence[OrderStatusUpdate], executions: Sequence[ExecutionReport],
+                     fees: Sequence[FeeReport], trade_date: Callable[[datetime], date]) -> RecordedChanges:
+        """Store an order's status changes, executions and fees (each once; fills and fees booked to its account
+        as `book_execution` and `book_fee` do), then its current state (as `OrderExecutionRepository.save`) and,
+        when the order is terminal, release its reservation (as `release`): one transaction, all of it or none."""
         ...
 
     async def reservations(self, account_id: str, held_only: bool = True) -> Sequence[Reservation]: ...

@@ -11,13 +11,15 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.broker_integration import Order
+from domain.broker_integration import ExecutionReport, Order
 from domain.broker_integration.rules.anomalies import AnomalyThresholds, OrderHistory
 from persistence.database import session_factory
 from persistence.tables import ExecutionReportRow, OrderRow
 
 from ._base import table_of
+from .history import executions_of
 
 __all__ = ["SqlAnomalyHistory", "history_for"]
 
@@ -25,8 +27,7 @@ _EXECUTIONS = table_of(ExecutionReportRow)
 _ORDERS = table_of(OrderRow)
 
 
-def _ack_ms(aggregate: dict[str, Any]) -> Decimal | None:
-    submitted, accepted = aggregate.get("submitted_at"), aggregate.get("accepted_at")
+def _ack_ms(submitted: str | None, accepted: str | None) -> Decimal | None:
     if not submitted or not accepted:
         return None
     waited = datetime.fromisoformat(accepted) - datetime.fromisoformat(submitted)
@@ -42,23 +43,36 @@ class SqlAnomalyHistory:
 
     async def for_order(self, order: Order, thresholds: AnomalyThresholds = AnomalyThresholds()) -> OrderHistory:
         """The history the rules compare `order` with; the order itself is left out of prices and latencies."""
+        async with self._sessions() as session:
+            return await self._history(session, order, thresholds)
+
+    async def with_executions(self, order: Order, thresholds: AnomalyThresholds = AnomalyThresholds()
+                              ) -> tuple[list[ExecutionReport], OrderHistory]:
+        """The order's own executions (as `ExecutionReportRepository.list_for_order`) and `for_order`'s history,
+        read in one session: what a finished order's outcome needs."""
+        async with self._sessions() as session:
+            return await executions_of(session, order.client_order_id), await self._history(session, order,
+                                                                                           thresholds)
+
+    async def _history(self, session: AsyncSession, order: Order, thresholds: AnomalyThresholds) -> OrderHistory:
         cid, connection = order.client_order_id, order.order.connection_id
         prices = (select(_EXECUTIONS.c.price).where(_EXECUTIONS.c.symbol == order.order.symbol,
                                                      _EXECUTIONS.c.client_order_id != cid)
                   .order_by(_EXECUTIONS.c.executed_at.desc()).limit(self.limit))
-        latencies = (select(_ORDERS.c.aggregate).where(_ORDERS.c.connection_id == connection,
-                                                        _ORDERS.c.client_order_id != cid,
-                                                        _ORDERS.c.created_at <= order.created_at)
+        # The two times only, not the aggregates: parsing 50 orders' JSON cost more than the rest of the outcome.
+        aggregate = _ORDERS.c.aggregate
+        latencies = (select(aggregate["submitted_at"].astext, aggregate["accepted_at"].astext)
+                     .where(_ORDERS.c.connection_id == connection, _ORDERS.c.client_order_id != cid,
+                            _ORDERS.c.created_at <= order.created_at)
                      .order_by(_ORDERS.c.created_at.desc()).limit(self.limit))
         now = order.completed_at or order.updated_at
         since = now - thresholds.rejection_window - timedelta(seconds=1)
         rejections = select(_ORDERS.c.updated_at).where(_ORDERS.c.connection_id == connection,
                                                         _ORDERS.c.status == "REJECTED", _ORDERS.c.updated_at >= since)
-        async with self._sessions() as session:
-            price_rows = (await session.execute(prices)).scalars().all()
-            aggregates = (await session.execute(latencies)).scalars().all() if connection else []
-            rejected = (await session.execute(rejections)).scalars().all() if connection else []
-        acks = [ms for ms in (_ack_ms(a) for a in reversed(aggregates)) if ms is not None]
+        price_rows = (await session.execute(prices)).scalars().all()
+        times = (await session.execute(latencies)).all() if connection else []
+        rejected = (await session.execute(rejections)).scalars().all() if connection else []
+        acks = [ms for ms in (_ack_ms(*t) for t in reversed(times)) if ms is not None]
         return OrderHistory(recent_fill_prices=[Decimal(p) for p in reversed(price_rows)], ack_latencies_ms=acks,
                             recent_rejections=list(rejected), now=now)
 

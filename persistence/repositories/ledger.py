@@ -8,12 +8,12 @@ inserted and applied in the same transaction, so a retried activity can neither 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,9 +24,11 @@ from domain.broker_integration import (
     BrokerOrder,
     ExecutionReport,
     FeeReport,
+    Order,
     OrderSide,
+    OrderStatusUpdate,
 )
-from domain.broker_integration.repositories import LedgerSync, ReservationRequest
+from domain.broker_integration.repositories import LedgerSync, RecordedChanges, ReservationRequest
 from domain.broker_integration.rules.accounting import (
     account_drift,
     ahead_of_us,
@@ -35,7 +37,9 @@ from domain.broker_integration.rules.accounting import (
     merge_broker_snapshot,
 )
 from domain.broker_integration.rules.buying_power import (
+    EXIT_SUFFIXES,
     Reservation,
+    ReservedTotals,
     check_pre_trade,
     reservation_for,
     reserved_totals,
@@ -43,10 +47,11 @@ from domain.broker_integration.rules.buying_power import (
 from domain.broker_integration.rules.margin import AccountFigures, compute_figures
 from persistence.tables import AccountReservationRow, BrokerAccountRow, ExecutionReportRow, FeeReportRow, OrderRow
 
-from ._base import SqlRepository, plain, table_of, upsert
+from ._base import SqlRepository, plain, table_of, upsert_statement
 from .accounts import account_from_row, account_values
 from .fees import FEE_KEY
-from .history import EXECUTION_KEY
+from .history import EXECUTION_KEY, STATUS_KEY, STATUS_TABLE, status_values
+from .orders import order_save
 
 __all__ = ["SqlAccountLedger"]
 
@@ -55,6 +60,7 @@ _RESERVATIONS = table_of(AccountReservationRow)
 _EXECUTIONS = table_of(ExecutionReportRow)
 _FEES = table_of(FeeReportRow)
 _ORDERS = table_of(OrderRow)
+_UNKNOWN: Any = object()  # an asset class not known yet: read from the stored order
 TERMINAL = ("FILLED", "CANCELED", "REJECTED", "EXPIRED")
 ORPHAN_AFTER = timedelta(minutes=10)
 HELD, RELEASED = "HELD", "RELEASED"
@@ -66,6 +72,27 @@ def _reservation(row: Any) -> Reservation:
                        filled_quantity=row["filled_quantity"])
 
 
+def _release_finished_statement() -> Any:
+    """`_release_finished`'s UPDATE, built once. Correlated EXISTS, not IN / NOT IN (SELECT ... FROM orders): those
+    read every order ever stored (NOT IN hashes the whole table) on each pre-trade check; these probe the orders'
+    primary key once per held reservation of the account."""
+    r, o = _RESERVATIONS.c, _ORDERS.c
+    finished = exists().where(and_(o.client_order_id == r.client_order_id, o.status.in_(TERMINAL)))
+    stored = exists().where(o.client_order_id == r.client_order_id)
+    orphaned = and_(~stored, r.created_at < func.now() - ORPHAN_AFTER)
+    return (update(_RESERVATIONS)
+            .where(and_(r.account_id == bindparam("account"), r.status == HELD, or_(finished, orphaned)))
+            .values(status=RELEASED, reason="order ended", released_at=func.now()))
+
+
+_RELEASE_FINISHED = _release_finished_statement()
+# Bound names differ from the columns': SQLAlchemy keeps those for the SET clause.
+_RELEASE = (update(_RESERVATIONS)
+            .where(and_(_RESERVATIONS.c.client_order_id == bindparam("order"), _RESERVATIONS.c.status == HELD))
+            .values(status=RELEASED, reason=bindparam("why"), released_at=func.now())
+            .returning(_RESERVATIONS.c.client_order_id))
+
+
 class SqlAccountLedger(SqlRepository):
     """Accounts, reservations, executions and fees, kept consistent with each other."""
 
@@ -75,17 +102,45 @@ class SqlAccountLedger(SqlRepository):
         return None if row is None else account_from_row(row)
 
     async def _save(self, session: AsyncSession, account: BrokerAccount) -> None:
-        await session.execute(upsert(_ACCOUNTS, account_values(account), "account_id"))
+        values = account_values(account)
+        await session.execute(upsert_statement(_ACCOUNTS, values, "account_id"), values)
 
-    async def _held(self, session: AsyncSession, account_id: str) -> list[Reservation]:
-        """The account's held reservations. Read for every new order of the account, so only the columns a
-        Reservation needs, built without validation (the rows were validated on the way in)."""
+    async def _held(self, session: AsyncSession, account_id: str, *where: Any) -> list[Reservation]:
+        """The account's held reservations (those matching `where` too). Only the columns a Reservation needs,
+        built without validation (the rows were validated on the way in)."""
         c = _RESERVATIONS.c
         query = select(c.client_order_id, c.account_id, c.symbol, c.side, c.quantity, c.amount,
-                       c.filled_quantity).where(and_(c.account_id == account_id, c.status == HELD))
+                       c.filled_quantity).where(and_(c.account_id == account_id, c.status == HELD, *where))
         return [Reservation.model_construct(client_order_id=cid, account_id=acc, symbol=symbol, side=OrderSide(side),
                                             quantity=quantity, amount=amount, filled_quantity=filled)
                 for cid, acc, symbol, side, quantity, amount, filled in (await session.execute(query)).all()]
+
+    async def _reserved(self, session: AsyncSession, account_id: str, symbol: str, exclude: str) -> ReservedTotals:
+        """What the account's other held reservations hold: `reserved_totals` of them, without reading each one.
+        A plain order (not an exit of a group) with nothing filled holds exactly its amount (and, a sell, its
+        quantity): PostgreSQL sums those (exactly: numeric); the others (partly filled, group exits) are read
+        and summed by the domain rule. An account with thousands of resting orders costs one row, not thousands
+        (issue 10: the pre-trade check grew with the open orders)."""
+        c = _RESERVATIONS.c
+        simple = and_(c.filled_quantity == 0, c.quantity > 0, *(c.client_order_id.not_like(f"_%{suffix}")
+                                                                for suffix in EXIT_SUFFIXES))
+        selling = and_(c.symbol == symbol, c.side == OrderSide.SELL.value)
+        sums = select(func.coalesce(func.sum(c.amount), 0), func.coalesce(func.sum(c.quantity).filter(selling), 0),
+                      func.count()).where(and_(c.account_id == account_id, c.status == HELD,
+                                               c.client_order_id != exclude, simple))
+        amount, quantity, count = (await session.execute(sums)).one()
+        others = await self._held(session, account_id, c.client_order_id != exclude, ~simple)
+        rest = reserved_totals(others, symbol)
+        return rest.model_copy(update={"buying_power": rest.buying_power + amount,
+                                       "sell_quantity": rest.sell_quantity + quantity, "orders": rest.orders + count})
+
+    async def _in_flight(self, session: AsyncSession, account_id: str) -> tuple[set[str], int]:
+        """The symbols of the account's held reservations, and how many there are (one row per symbol)."""
+        c = _RESERVATIONS.c
+        query = (select(c.symbol, func.count()).where(and_(c.account_id == account_id, c.status == HELD))
+                 .group_by(c.symbol))
+        rows = (await session.execute(query)).all()
+        return {symbol for symbol, _ in rows}, sum(count for _, count in rows)
 
     async def _merge(self, session: AsyncSession, snapshot: BrokerAccount, today: date) -> LedgerSync:
         local = await self._locked(session, snapshot.account_id)
@@ -98,28 +153,19 @@ class SqlAccountLedger(SqlRepository):
                 return LedgerSync(account=fresh, created=True)
             local = await self._locked(session, snapshot.account_id)
         await self._release_finished(session, snapshot.account_id)
-        held = await self._held(session, snapshot.account_id)
-        in_flight = {r.symbol for r in held}
+        in_flight, count = await self._in_flight(session, snapshot.account_id)
         merged = merge_broker_snapshot(local, snapshot, today, in_flight)
         comparable = local is not None and not is_stale(local, snapshot) and not ahead_of_us(local, snapshot,
                                                                                                   in_flight)
         drifts = account_drift(local, snapshot) if comparable and local is not None else []
         await self._save(session, merged)
-        return LedgerSync(account=merged, drifts=drifts, orders_in_flight=len(held), held=tuple(held))
+        return LedgerSync(account=merged, drifts=drifts, orders_in_flight=count)
 
     async def _release_finished(self, session: AsyncSession, account_id: str) -> None:
         """A safety net for reservations whose order's last step failed: released when the order row is
         terminal, or when no order row exists ORPHAN_AFTER after the check (its workflow ended before it
         stored the order, e.g. the pre-trade activity failed after reserving)."""
-        finished = select(_ORDERS.c.client_order_id).where(_ORDERS.c.status.in_(TERMINAL))
-        stored = select(_ORDERS.c.client_order_id)
-        orphaned = and_(_RESERVATIONS.c.client_order_id.not_in(stored),
-                        _RESERVATIONS.c.created_at < func.now() - ORPHAN_AFTER)
-        await session.execute(
-            update(_RESERVATIONS)
-            .where(and_(_RESERVATIONS.c.account_id == account_id, _RESERVATIONS.c.status == HELD,
-                        or_(_RESERVATIONS.c.client_order_id.in_(finished), orphaned)))
-            .values(status=RELEASED, reason="order ended", released_at=func.now()))
+        await session.execute(_RELEASE_FINISHED, {"account": account_id})
 
     async def sync(self, snapshot: BrokerAccount, today: date) -> LedgerSync:
         async with self._sessions.begin() as session:
@@ -136,9 +182,9 @@ class SqlAccountLedger(SqlRepository):
                 existing["account_id"] == snapshot.account_id)
             if held_here:  # a retried activity: the first decision stands
                 return _reservation(existing), compute_figures(merged, request.today)
-            others = [r for r in synced.held if r.client_order_id != order.client_order_id]
+            reserved = await self._reserved(session, snapshot.account_id, order.symbol, order.client_order_id)
             figures = check_pre_trade(order, merged, request.reference_price, today=request.today,
-                                      fees=request.estimated_fees, reserved=reserved_totals(others, order.symbol))
+                                      fees=request.estimated_fees, reserved=reserved)
             reservation = reservation_for(order, snapshot.account_id, request.reference_price,
                                           request.estimated_fees)
             values = dict(
@@ -149,10 +195,7 @@ class SqlAccountLedger(SqlRepository):
                 reason=None, released_at=None,
             )
             # A released reservation (or one on another account: the order was routed elsewhere) is replaced.
-            stmt = insert(_RESERVATIONS).values(**values)
-            await session.execute(stmt.on_conflict_do_update(
-                index_elements=["client_order_id"],
-                set_={k: stmt.excluded[k] for k in values if k != "client_order_id"}))
+            await session.execute(upsert_statement(_RESERVATIONS, values, "client_order_id", touch=False), values)
             return reservation, figures
 
     async def amend(self, order: BrokerOrder, reference_price: Decimal, estimated_fees: Decimal,
@@ -165,15 +208,14 @@ class SqlAccountLedger(SqlRepository):
             if account is None or row is None:
                 return None
             current = _reservation(row)
-            others = [r for r in await self._held(session, account.account_id)
-                      if r.client_order_id != order.client_order_id]
             remaining = order.quantity - current.filled_quantity
             moved = reservation_for(order, account.account_id, reference_price, estimated_fees)
             if not commit:
                 if remaining > 0:
                     unfilled = order.model_copy(update={"quantity": remaining})
                     check_pre_trade(unfilled, account, reference_price, today=today, fees=estimated_fees,
-                                    reserved=reserved_totals(others, order.symbol))
+                                    reserved=await self._reserved(session, account.account_id, order.symbol,
+                                                                  order.client_order_id))
                 grown = moved.model_copy(update={"filled_quantity": current.filled_quantity})
                 if grown.held_amount <= current.held_amount:
                     return current
@@ -203,38 +245,41 @@ class SqlAccountLedger(SqlRepository):
             return updated
 
     async def release(self, client_order_id: str, reason: str) -> bool:
-        stmt = (update(_RESERVATIONS)
-                .where(and_(_RESERVATIONS.c.client_order_id == client_order_id, _RESERVATIONS.c.status == HELD))
-                .values(status=RELEASED, reason=reason, released_at=func.now())
-                .returning(_RESERVATIONS.c.client_order_id))
         async with self._sessions.begin() as session:
-            return (await session.execute(stmt)).first() is not None
-
-    async def _account_of(self, session: AsyncSession, client_order_id: str) -> str | None:
-        query = select(_RESERVATIONS.c.account_id).where(_RESERVATIONS.c.client_order_id == client_order_id)
-        return (await session.execute(query)).scalar_one_or_none()
+            found = await session.execute(_RELEASE, {"order": client_order_id, "why": reason})
+            return found.first() is not None
 
     async def _order_account(self, session: AsyncSession, client_order_id: str) -> BrokerAccount | None:
-        """The account an order reserved on, locked; None for an order we never checked."""
-        account_id = await self._account_of(session, client_order_id)
-        return None if account_id is None else await self._locked(session, account_id)
+        """The account an order reserved on, locked; None for an order we never checked. One statement: the
+        reservation names the account, whose row is locked."""
+        query = (select(_ACCOUNTS).join(_RESERVATIONS, _RESERVATIONS.c.account_id == _ACCOUNTS.c.account_id)
+                 .where(_RESERVATIONS.c.client_order_id == client_order_id).with_for_update(of=_ACCOUNTS))
+        row = (await session.execute(query)).mappings().first()
+        return None if row is None else account_from_row(row)
 
     async def book_execution(self, report: ExecutionReport, trade_date: date) -> bool:
-        values = {key: plain(value) for key, value in report.model_dump().items()}
         async with self._sessions.begin() as session:
-            if not await self._insert_once(_EXECUTIONS, values, EXECUTION_KEY, session):
-                return False
-            account = await self._order_account(session, report.client_order_id)
-            if account is not None:
-                effect = apply_fill(account, symbol=report.symbol, side=report.side, quantity=report.quantity,
-                                    price=report.price, fees=report.commission + report.fees,
-                                    trade_date=trade_date, order_id=report.client_order_id,
-                                    asset_class=await self._asset_class(session, report.client_order_id))
-                await self._save(session, effect.account.model_copy(update={"booked_at": datetime.now(UTC)}))
-                await session.execute(
-                    update(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == report.client_order_id)
-                    .values(filled_quantity=_RESERVATIONS.c.filled_quantity + report.quantity))
-            return True
+            return await self._book_execution(session, report, trade_date, _UNKNOWN)
+
+    async def _book_execution(self, session: AsyncSession, report: ExecutionReport, trade_date: date,
+                              asset_class: AssetClass | None) -> bool:
+        """Store the execution and apply it to its account, in `session`'s transaction; `asset_class` is the
+        order's (`_UNKNOWN`: read from the stored order)."""
+        values = {key: plain(value) for key, value in report.model_dump().items()}
+        if not await self._insert_once(_EXECUTIONS, values, EXECUTION_KEY, session):
+            return False
+        account = await self._order_account(session, report.client_order_id)
+        if account is not None:
+            if asset_class is _UNKNOWN:
+                asset_class = await self._asset_class(session, report.client_order_id)
+            effect = apply_fill(account, symbol=report.symbol, side=report.side, quantity=report.quantity,
+                                price=report.price, fees=report.commission + report.fees,
+                                trade_date=trade_date, order_id=report.client_order_id, asset_class=asset_class)
+            await self._save(session, effect.account.model_copy(update={"booked_at": datetime.now(UTC)}))
+            await session.execute(
+                update(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == report.client_order_id)
+                .values(filled_quantity=_RESERVATIONS.c.filled_quantity + report.quantity))
+        return True
 
     async def _asset_class(self, session: AsyncSession, client_order_id: str) -> AssetClass | None:
         """The asset class of a stored order (None: not stored, or stored before orders carried one)."""
@@ -244,16 +289,37 @@ class SqlAccountLedger(SqlRepository):
         return AssetClass(value) if value in {c.value for c in AssetClass} else None
 
     async def book_fee(self, fee: FeeReport) -> bool:
-        values = {key: plain(value) for key, value in fee.model_dump().items()}
         async with self._sessions.begin() as session:
-            if not await self._insert_once(_FEES, values, FEE_KEY, session):
-                return False
-            account = await self._order_account(session, fee.client_order_id)
-            if account is not None:
-                await self._save(session, account.model_copy(update={
-                    "cash": account.cash - fee.amount, "equity": account.equity - fee.amount,
-                    "booked_at": datetime.now(UTC)}))
-            return True
+            return await self._book_fee(session, fee)
+
+    async def _book_fee(self, session: AsyncSession, fee: FeeReport) -> bool:
+        values = {key: plain(value) for key, value in fee.model_dump().items()}
+        if not await self._insert_once(_FEES, values, FEE_KEY, session):
+            return False
+        account = await self._order_account(session, fee.client_order_id)
+        if account is not None:
+            await self._save(session, account.model_copy(update={
+                "cash": account.cash - fee.amount, "equity": account.equity - fee.amount,
+                "booked_at": datetime.now(UTC)}))
+        return True
+
+    async def record(self, order: Order, updates: Sequence[OrderStatusUpdate], executions: Sequence[ExecutionReport],
+                     fees: Sequence[FeeReport], trade_date: Callable[[datetime], date]) -> RecordedChanges:
+        """One transaction per record instead of one per change (issue 10: the commits cost more worker CPU
+        than the statements). The order row is written after its changes, as before, and a terminal order's
+        reservation is released with it; a failure stores nothing."""
+        asset_class = order.order.asset_class
+        async with self._sessions.begin() as session:
+            booked = [r for r in executions
+                      if await self._book_execution(session, r, trade_date(r.executed_at), asset_class)]
+            charged = [fee for fee in fees if await self._book_fee(session, fee)]
+            changed = [u for u in updates
+                       if await self._insert_once(STATUS_TABLE, status_values(u), STATUS_KEY, session)]
+            stmt, values = order_save(order)
+            await session.execute(stmt, values)
+            if order.is_terminal:  # as `release` would, after the order's last fills were applied
+                await session.execute(_RELEASE, {"order": order.client_order_id, "why": str(order.status)})
+        return RecordedChanges(executions=booked, fees=charged, updates=changed)
 
     async def reservations(self, account_id: str, held_only: bool = True) -> Sequence[Reservation]:
         query = select(_RESERVATIONS).where(_RESERVATIONS.c.account_id == account_id)

@@ -13,7 +13,7 @@ from persistence.tables import OrderRow
 
 from ._base import SqlRepository, table_of, upsert_statement
 
-__all__ = ["SqlOrderExecutionRepository"]
+__all__ = ["SqlOrderExecutionRepository", "order_save"]
 
 _ORDERS = table_of(OrderRow)
 _EXCLUDED = insert(_ORDERS).excluded
@@ -49,6 +49,13 @@ def _order_values(order: Order) -> dict[str, Any]:
     }
 
 
+def order_save(order: Order) -> tuple[Any, dict[str, Any]]:
+    """The statement and values that store `order` unless the stored state is further along (see `save`): for a
+    caller storing the order inside a transaction of its own."""
+    values = _order_values(order)
+    return upsert_statement(_ORDERS, values, "client_order_id", touch=False, where=_NOT_STALE), values
+
+
 def _order(aggregate: dict[str, Any]) -> Order:
     return Order.model_validate(aggregate)
 
@@ -70,8 +77,7 @@ class SqlOrderExecutionRepository(SqlRepository):
         An order's status history only grows, so a write carrying a shorter history than the stored one is
         stale (a retried or delayed write of an earlier state) and must not overwrite the newer state.
         """
-        values = _order_values(order)
-        stmt = upsert_statement(_ORDERS, values, "client_order_id", touch=False, where=_NOT_STALE)
+        stmt, values = order_save(order)
         async with self._sessions.begin() as session:
             await session.execute(stmt, values)
 

@@ -15,11 +15,13 @@ from domain.broker_integration import (
     ExecutionReport,
     FeeReport,
     Order,
+    OrderStatusUpdate,
     Position,
     PreTradeRejectedError,
 )
 from domain.broker_integration.repositories import ReservationRequest
 from persistence import Repositories
+from persistence.repositories.ledger import SqlAccountLedger
 
 MON = date(2026, 11, 23)
 
@@ -162,3 +164,88 @@ async def test_an_option_fill_is_booked_at_the_contract_multiplier(repositories:
     assert account.cash == D("10000") - D("1018")  # 2 contracts x 100 x 5.09, not 10.18
     held = account.positions[contract]
     assert held.asset_class == "OPTION" and held.market_value == D("1018")
+
+
+def _filled_order(cid: str, qty: str) -> tuple[Order, list[OrderStatusUpdate], list[ExecutionReport]]:
+    at = datetime(2026, 11, 23, 15, tzinfo=UTC)
+    order = Order.create(buy(cid, qty).order, at)
+    executions = [fill(cid, f"{cid}-e1", "20", "99.50"), fill(cid, f"{cid}-e2", str(D(qty) - 20), "100")]
+    changes = [order.submit(at), order.accept("b-" + cid, at), *(order.apply_execution(e) for e in executions)]
+    return order, [u for u in changes if u is not None], executions
+
+
+async def test_record_stores_an_orders_changes_once_and_releases_a_finished_order(
+        repositories: Repositories) -> None:
+    ledger = repositories.ledger
+    assert ledger is not None
+    await ledger.reserve(buy("o1", "60"))
+    order, updates, executions = _filled_order("o1", "60")
+    fee = FeeReport(fee_id="f1", client_order_id="o1", connection_id="sim", kind="SEC_FEE", amount=D("0.16"),
+                    charged_at=datetime(2026, 11, 23, 21, tzinfo=UTC))
+    stored = await ledger.record(order, updates, executions, [fee], lambda at: MON)
+    assert (stored.executions, stored.fees, stored.updates) == (executions, [fee], updates)
+    again = await ledger.record(order, updates, executions, [fee], lambda at: MON)  # a retried activity
+    assert (again.executions, again.fees, again.updates) == ([], [], [])
+    account = await repositories.accounts.get("acc-1")
+    assert account is not None and account.cash == D("10000") - D("1990") - D("4000") - D("0.16")
+    assert account.positions["AAPL"].quantity == D("60")
+    assert [u.status for u in await repositories.statuses.history("o1")] == ["SUBMITTED", "ACCEPTED",
+                                                                              "PARTIALLY_FILLED", "FILLED"]
+    assert len(await repositories.executions.list_for_order("o1")) == 2
+    saved = await repositories.orders.get("o1")
+    assert saved is not None and saved.status == "FILLED" and saved.filled_quantity == D("60")
+    assert await ledger.reservations("acc-1") == [] and not await ledger.release("o1", "FILLED")
+
+
+async def test_record_is_one_transaction(repositories: Repositories) -> None:
+    ledger = repositories.ledger
+    assert ledger is not None
+    await ledger.reserve(buy("o1", "60"))
+    order, updates, executions = _filled_order("o1", "60")
+    calls: list[datetime] = []
+
+    def fails_second(at: datetime) -> date:  # the second fill fails after the first one was booked
+        calls.append(at)
+        if len(calls) > 1:
+            raise RuntimeError("database gone")
+        return MON
+
+    with pytest.raises(RuntimeError):
+        await ledger.record(order, updates, executions, [], fails_second)
+    # Nothing of it was stored: not the first fills, not the account, not the statuses, not the order.
+    assert await repositories.executions.list_for_order("o1") == []
+    assert await repositories.statuses.history("o1") == [] and await repositories.orders.get("o1") is None
+    (reservation,) = await ledger.reservations("acc-1")
+    account = await repositories.accounts.get("acc-1")
+    assert reservation.filled_quantity == 0 and account is not None and account.cash == D("10000")
+
+
+async def test_the_reserved_totals_summed_in_postgresql_are_the_domain_rules(repositories: Repositories) -> None:
+    """Plain unfilled orders are summed by PostgreSQL, the rest by `reserved_totals`: together, the same figures
+    as the rule over every held reservation (and the order being checked left out)."""
+    from domain.broker_integration.rules.buying_power import reserved_totals
+
+    ledger = repositories.ledger
+    assert isinstance(ledger, SqlAccountLedger)
+    await ledger.sync(snapshot("1000000", kind=AccountType.MARGIN,
+                               positions={"AAPL": Position(symbol="AAPL", quantity=D("500"))}), MON)
+    requests = [buy(f"b{i}", str(i + 1), price=f"{100 + i}.37") for i in range(12)]
+    requests += [buy(f"s{i}", str(i + 2), side="SELL") for i in range(4)]
+    requests += [buy("m1", "3", symbol="MSFT"), buy("g1-tp", "10", side="SELL"), buy("g1-sl", "10", side="SELL"),
+                 buy("-tp", "1")]  # not an exit: nothing before the suffix
+    for request in requests:
+        held = ReservationRequest(order=request.order, snapshot=snapshot("1000000", kind=AccountType.MARGIN,
+                                  positions={"AAPL": Position(symbol="AAPL", quantity=D("500"))}),
+                                  reference_price=request.reference_price, estimated_fees=D("0"), today=MON)
+        await ledger.reserve(held)
+    await ledger.book_execution(fill("b3", "e1", "1", "103.37"), MON)  # partly filled
+    await ledger.book_execution(fill("s1", "e2", "3", "100", side="SELL"), MON)  # completely filled
+    everything = await ledger.reservations("acc-1")
+    for symbol, exclude in (("AAPL", "b5"), ("AAPL", "none"), ("MSFT", "g1-tp")):
+        async with ledger._sessions() as session:
+            summed = await ledger._reserved(session, "acc-1", symbol, exclude)
+        assert summed == reserved_totals(everything, symbol, exclude=exclude)
+        assert summed.orders > 0 and summed.buying_power > 0
+    async with ledger._sessions() as session:
+        aapl = await ledger._reserved(session, "acc-1", "AAPL", "b5")
+    assert aapl.pair_sell_quantity == {"g1": D("10")} and aapl.sell_quantity == D("2") + D("4") + D("5") + D("10")

@@ -213,3 +213,27 @@ async def test_recent_shares_the_row_gateway_read() -> None:
     await p.pool.gateway("conn-1")
     recent = await p.pool.recent("conn-1")
     assert recent.status is ConnectionStatus.CONNECTED and p.repo.reads == 1
+
+
+async def test_concurrent_polls_ask_the_supervisor_about_the_stream_once() -> None:
+    """A hundred polls whose cached answer just expired ask one question, not a hundred (a supervisor's query
+    buffer overflows, every answer is then "unknown" and every resting order speeds its polling up)."""
+    setup = await make_pool()
+    asked: list[str] = []
+    answer = asyncio.Event()
+
+    async def probe(connection_id: str) -> bool:
+        asked.append(connection_id)
+        await answer.wait()
+        return True
+
+    setup.pool.stream_probe = probe
+    waiting = [asyncio.create_task(setup.pool.stream_healthy("conn-1")) for _ in range(100)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()  # one poll gives up: the others still get the answer
+    answer.set()
+    results = await asyncio.gather(*waiting[1:])
+    assert asked == ["conn-1"] and all(results)
+    assert await setup.pool.stream_healthy("conn-1") and asked == ["conn-1"]  # cached
+    setup.ticks.now += setup.pool.stream_health_ttl_seconds
+    assert await setup.pool.stream_healthy("conn-1") and asked == ["conn-1", "conn-1"]  # expired: asked again

@@ -157,3 +157,14 @@ def test_dev_server_command(tmp_path: Path) -> None:
         "--search-attribute OrderStatus=Keyword",
     ):
         assert fragment in joined
+
+
+def test_the_worker_caches_ten_thousand_workflows_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starter.settings import MAX_CACHED_WORKFLOWS
+
+    assert Settings().max_cached_workflows == MAX_CACHED_WORKFLOWS == 10_000
+    monkeypatch.setenv("BROKERFLOW_MAX_CACHED_WORKFLOWS", "2500")
+    assert Settings().max_cached_workflows == 2500
+    monkeypatch.setenv("BROKERFLOW_MAX_CACHED_WORKFLOWS", "-1")
+    with pytest.raises(ValidationError):
+        Settings()

@@ -30,8 +30,10 @@ from temporalio.worker import Worker
 from activities.models import (
     AmendRequest,
     CancelRequest,
+    FinishInput,
     OrderOutcome,
     OrderRequest,
+    PollInput,
     RecordInput,
     SubmitInput,
     SubmitResult,
@@ -42,6 +44,7 @@ from domain.broker_integration import (
     BrokerConnection,
     BrokerOrder,
     ConnectionCredentials,
+    ExecutionReport,
     Order,
     OrderSnapshot,
     TradeEvent,
@@ -748,3 +751,79 @@ async def test_an_attempt_whose_store_took_a_third_of_its_timeout_does_not_send(
     second.info = dataclasses.replace(second.info, attempt=2, start_to_close_timeout=timedelta(seconds=10))
     answer = await second.run(activities.submit_order, SubmitInput(order=order, record=record))
     assert isinstance(answer, SubmitResult) and [o.client_order_id for o in broker.received] == ["slow-1"]
+
+
+class _CountingBroker(FakeBroker):
+    """Counts the times the executions were asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked_for_executions = 0
+
+    async def executions_since(self, since: datetime) -> list[ExecutionReport]:
+        self.asked_for_executions += 1
+        return await super().executions_since(since)
+
+
+async def _finish(broker: _CountingBroker, order: Order, bid: str) -> Any:
+    """finish_order of `order` with one last look, as the workflow asks for it."""
+    repos = Repos(FakeConnections(), FakeAccounts(), FakeOrders(), FakeExecutions(), FakeStatuses())
+    await repos.connections.save(BrokerConnection(connection_id="conn-1", broker="fakebroker"))
+    await repos.connections.save_credentials("conn-1", ConnectionCredentials(api_key="k", api_secret="s"))
+    sessions = SessionPool(repos.connections, FakeProvider(broker), FakeClock())
+
+    async def unhealthy(connection_id: str) -> bool:
+        return False
+
+    sessions.stream_probe = unhealthy
+    poll = PollInput(connection_id="conn-1", client_order_id=order.client_order_id, broker_order_ids=[bid],
+                     since=datetime.now(UTC) - timedelta(minutes=1))
+    request = FinishInput(record=RecordInput(order=order), poll=poll)
+    return await ActivityEnvironment().run(OrderActivities(repos, sessions).finish_order, request)
+
+
+async def test_the_last_look_at_a_completely_filled_order_asks_for_its_fees_not_its_executions() -> None:
+    broker = _CountingBroker()
+    request = BrokerOrder(client_order_id="look-1", symbol="AAPL", side="SELL", quantity=Decimal(2),
+                          order_type="MARKET", connection_id="conn-1")
+    snapshot = await broker.submit_order(request)  # filled at once; its SEC fee is posted as its own record
+    now = datetime.now(UTC)
+    order = Order.create(request, now)
+    order.submit(now)
+    order.accept(snapshot.broker_order_id, now)
+    for report in broker.fills:
+        order.apply_execution(report)
+    assert order.status == "FILLED"
+    result = await _finish(broker, order, snapshot.broker_order_id)
+    assert broker.asked_for_executions == 0  # no fill can be missing: none was asked for
+    assert result.poll is not None and [fee.fee_id for fee in result.poll.fees] == ["F1"]
+    assert result.outcome is None  # the fee is news: the workflow applies it, then records the outcome
+
+
+async def test_the_last_look_at_a_canceled_order_still_asks_for_its_executions() -> None:
+    broker = _CountingBroker()
+    broker.auto_fill_market = False
+    request = BrokerOrder(client_order_id="look-2", symbol="AAPL", side="BUY", quantity=Decimal(5),
+                          order_type="LIMIT", price=Decimal("100"), connection_id="conn-1")
+    snapshot = await broker.submit_order(request)
+    now = datetime.now(UTC)
+    order = Order.create(request, now)
+    order.submit(now)
+    order.accept(snapshot.broker_order_id, now)
+    order.apply_execution(broker.fill(snapshot.broker_order_id, 2))
+    order.cancel(now)
+    late = broker.fill(snapshot.broker_order_id, 1)  # a fill racing the cancel: the workflow never saw it
+    result = await _finish(broker, order, snapshot.broker_order_id)
+    assert broker.asked_for_executions == 1
+    assert result.poll is not None and [r.execution_id for r in result.poll.executions] == ["X1", late.execution_id]
+    assert result.outcome is None
+
+
+async def test_the_worker_keeps_ten_thousand_workflows_in_its_cache(temporal_env: WorkflowEnvironment) -> None:
+    """Past the cache every wake-up of an evicted resting order replays its history (issue 10)."""
+    repos = Repos(FakeConnections(), FakeAccounts(), FakeOrders(), FakeExecutions(), FakeStatuses())
+    provider, clock = FakeProvider(FakeBroker()), FakeClock()
+    worker, _ = build_worker(temporal_env.client, repos, provider, clock, "cache-default")
+    assert worker.config()["max_cached_workflows"] == 10_000
+    worker, _ = build_worker(temporal_env.client, repos, provider, clock, "cache-set", max_cached_workflows=50)
+    assert worker.config()["max_cached_workflows"] == 50

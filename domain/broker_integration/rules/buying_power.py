@@ -31,6 +31,7 @@ from .margin import (
 )
 
 __all__ = [
+    "EXIT_SUFFIXES",
     "SHORT_PRICE_BUFFER",
     "Reservation",
     "ReservedTotals",
@@ -126,12 +127,13 @@ class ReservedTotals(ValueObject):
                               orders=max(self.orders - 1, 0))
 
 
-_EXIT_SUFFIXES = tuple(f"-{role.suffix}" for role in (LegRole.TAKE_PROFIT, LegRole.STOP_LOSS))
+# How the client order id of a group's exit ends (`exit_pair`).
+EXIT_SUFFIXES = tuple(f"-{role.suffix}" for role in (LegRole.TAKE_PROFIT, LegRole.STOP_LOSS))
 
 
 def exit_pair(client_order_id: str) -> str | None:
     """The group id of an order group's exit (`<group id>-tp` or `-sl`); None for any other order."""
-    for suffix in _EXIT_SUFFIXES:
+    for suffix in EXIT_SUFFIXES:
         if client_order_id.endswith(suffix) and len(client_order_id) > len(suffix):
             return client_order_id.removesuffix(suffix)
     return None
