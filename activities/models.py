@@ -179,7 +179,9 @@ class OrderOutcome(BaseModel):
 
 
 class OutcomeResult(BaseModel):
-    metrics: ExecutionMetrics
+    """The finished order's metrics and alerts; metrics None: the rules failed on it (logged, never retried)."""
+
+    metrics: ExecutionMetrics | None
     alerts: list[str] = Field(default_factory=list)
 
 

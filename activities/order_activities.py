@@ -384,8 +384,15 @@ class OrderActivities:
             executions, history = await reader.with_executions(order)
         else:
             executions, history = list(await self._repos.executions.list_for_order(order.client_order_id)), None
-        metrics = execution_metrics(order, executions)
-        alerts = detect_anomalies(order, executions, metrics, history=history)
+        try:
+            metrics = execution_metrics(order, executions)
+            alerts = detect_anomalies(order, executions, metrics, history=history)
+        except Exception:  # pure code: a retry fails the same way, and the activity retries forever
+            # A bug in the metrics or a rule must not keep the finished order's workflow open, retrying (the
+            # records retry until PostgreSQL answers); the order and its fills are stored already.
+            log.exception("metrics and anomaly rules failed on %s; the order finishes without them",
+                          order.client_order_id)
+            return OutcomeResult(metrics=None, alerts=[])
         details = {"metrics": metrics.model_dump(mode="json"), "client_order_id": order.client_order_id,
                    "connection_id": order.order.connection_id}
         raised = await store_alerts(stores_for(self._repos).alerts, alerts, details)

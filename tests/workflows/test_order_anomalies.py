@@ -6,12 +6,15 @@ sink sees what was stored and published).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import pytest
 import pytest_asyncio
 
 import alerting
+from activities import order_activities
 from activities.models import CancelRequest
 from domain.broker_integration import OrderStatus
 from persistence.repositories.alerts import Alert
@@ -85,3 +88,21 @@ async def test_a_reused_execution_id_and_a_shrinking_fill_each_raise_one_alert(
     await alerting.get_dispatcher().drain()
     assert sorted(sink.kinds()) == ["order_duplicate_execution", "order_status_regression"]
     assert all(a.subject == f"order:{cid}" and a.severity == "CRITICAL" for a in sink.sent)
+
+
+async def test_a_failing_anomaly_rule_does_not_keep_the_finished_order_open(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def broken_rule(order: object, *_: object, **__: object) -> list[object]:
+        calls.append(str(getattr(order, "client_order_id", "")))
+        raise ZeroDivisionError("a bug in a rule")
+
+    monkeypatch.setattr(order_activities, "detect_anomalies", broken_rule)
+    handle = await world.start(symbol="AAPL", side="BUY", quantity=10)
+    outcome = await asyncio.wait_for(handle.result(), 30)  # finishes: the rule's failure is not retried forever
+    cid = outcome.view.client_order_id
+    assert outcome.view.status == "FILLED" and outcome.metrics is None and calls == [cid]
+    stored = await world.repos.orders.get(cid)
+    assert stored is not None and stored.status == "FILLED"  # the order and its fill are stored all the same
+    assert len(await world.repos.executions.list_for_order(cid)) == 1
