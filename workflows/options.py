@@ -11,6 +11,7 @@ from starter.search_attributes import BROKER, CONNECTION_ID, ORDER_SIDE, ORDER_S
 __all__ = [
     "BROKER",
     "CONNECTION_ID",
+    "FINAL_BROKER_ERRORS",
     "ORDER_SIDE",
     "ORDER_STATUS",
     "ORDER_TYPE",
@@ -21,11 +22,14 @@ __all__ = [
     "SYMBOL",
 ]
 
+# Broker failures that are final: retrying cannot change the answer (nothing was placed).
+FINAL_BROKER_ERRORS = ("BrokerRejected", "ClientOrderIdConflict", "ConnectionNotFound")
+
 _BROKER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=20),
-    non_retryable_error_types=["BrokerRejected", "ClientOrderIdConflict", "ConnectionNotFound"],
+    non_retryable_error_types=list(FINAL_BROKER_ERRORS),
 )
 
 # Quick broker calls (session, routing, pre-trade, cancel, replace): bounded by schedule-to-close.

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.broker_integration.reconcile import apply_execution_once, apply_snapshot_status
 
+    from .options import FINAL_BROKER_ERRORS
     from .options import POLL as _POLL
     from .options import QUICK as _QUICK
     from .options import RECORD as _RECORD
@@ -65,8 +66,6 @@ NATIVE_PRE_TRADE = "native-group-pre-trade"
 # After a submit whose retries ran out with the outcome unknown, the group is looked up by its tag before it is
 # refused (a group the broker holds is followed); groups started before refuse it at once.
 NATIVE_RESOLVE = "native-group-resolve-unknown-submit"
-# Failures of a submit that say the group was not placed.
-_FINAL = ("BrokerRejected", "ClientOrderIdConflict", "ConnectionNotFound")
 
 # Typed for execute_activity_method's keyword arguments.
 POLL: dict[str, Any] = _POLL
@@ -128,7 +127,7 @@ class NativeGroup:
         like one whose submit answered; only "not found" refuses it. Never "not placed" on a guess.
         """
         cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in _FINAL:
+        if isinstance(cause, ApplicationError) and cause.type in FINAL_BROKER_ERRORS:  # nothing was placed
             return None
         delay = min(self.flow.request.poll_interval_seconds, 10.0)
         while True:

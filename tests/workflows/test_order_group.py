@@ -148,9 +148,7 @@ def hold_groups(world: World) -> None:
 
 async def start_native(world: World, group: OrderGroupRequest) -> WorkflowHandle[Any, GroupView]:
     hold_groups(world)
-    request = OrderGroupInput(group=group, poll_interval_seconds=0.2, path=GroupPath.NATIVE)
-    return await world.env.client.start_workflow(
-        OrderGroupWorkflow.run, request, id=order_group_workflow_id(group.group_id), task_queue=world.task_queue)
+    return await _native(world, group)
 
 
 async def test_native_path_records_each_leg_from_the_brokers_group(world: World) -> None:
