@@ -29,7 +29,6 @@ from domain.broker_integration import (
     FeeReport,
     NotFoundError,
     Order,
-    OrderStatus,
 )
 from domain.broker_integration.ports import account_snapshots
 from observability import metrics as observed
@@ -384,18 +383,12 @@ class ConnectionActivities:
         position = resume_position(request.position, info.heartbeat_details)
         forwarder = EventForwarder(activity.client(), position, late_fills=self._record_late_fill)
         runner = StreamRunner(self._gateway(connection), forwarder, request, info.workflow_id,
-                              known_open=lambda: self._open_orders_at(connection.connection_id))
+                              known_open=lambda: self._repos.orders.open_at_connection(connection.connection_id))
         try:
             return await runner.run()
         except BrokerError as exc:
             raise ApplicationError(f"trade stream: {_why(exc)}", type=type(exc).__name__) from exc
 
-    async def _open_orders_at(self, connection_id: str) -> dict[str, str]:
-        """The orders our database holds as open (sent, not ended) at a connection: broker id -> client id."""
-        statuses = [s for s in OrderStatus if not s.is_terminal and s is not OrderStatus.INITIALIZED]
-        orders = await self._repos.orders.list_by_status(statuses, limit=10_000)
-        return {o.broker_order_id: o.client_order_id for o in orders
-                if o.broker_order_id and o.order.connection_id == connection_id}
 
 
 def _late_fill_message(report: ExecutionReport) -> str:

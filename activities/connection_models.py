@@ -55,6 +55,10 @@ class SupervisorConfig(BaseModel):
     stream_heartbeat_seconds: float = Field(default=30.0, gt=0)
     position_signal_seconds: float = Field(default=5.0, gt=0)
     reconcile_margin_seconds: float = Field(default=30.0, ge=0)
+    reconcile_seconds: float = Field(
+        default=60.0, gt=0,
+        description="While the stream runs, its orders and fills are reconciled with the broker's this often "
+                    "(one pass for the whole connection, instead of a safety poll per order)")
     max_iterations: int | None = Field(default=None, ge=1, description="Continue as new after this many cycles")
     fee_sweep_seconds: float = Field(default=300.0, gt=0, description="How often fees of closed orders are swept")
     fee_lookback_hours: float = Field(default=36.0, gt=0, description="First sweep: fees this far back")
@@ -91,6 +95,8 @@ class StreamPosition(BaseModel):
     """Where the trade-updates stream is: carried in heartbeats, signals and across continue-as-new."""
 
     last_event_at: datetime | None = None
+    reconciled_at: datetime | None = Field(
+        default=None, description="When the last reconcile began: the next one asks for fills from then on")
     recent_execution_ids: list[str] = Field(default_factory=list)
     working_orders: dict[str, str] = Field(default_factory=dict, description="broker order id -> client id")
     forwarded: int = 0
@@ -219,6 +225,8 @@ class StreamInput(BaseModel):
     heartbeat_seconds: float = 5.0
     position_signal_seconds: float = 5.0
     reconcile_margin_seconds: float = 30.0
+    reconcile_every_seconds: float | None = Field(
+        default=None, gt=0, description="Reconcile this often while running (None: only when resuming)")
 
 
 class PauseRequest(BaseModel):

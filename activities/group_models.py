@@ -56,7 +56,7 @@ class OrderGroupInput(BaseModel):
     group: OrderGroupRequest
     path: GroupPath | None = Field(default=None, description="Force a path; none: native when the broker can")
     poll_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
-    safety_poll_seconds: float = Field(default=900.0, ge=1, le=86400)
+    safety_poll_seconds: float = Field(default=21600.0, ge=1, le=86400)
 
     @field_validator("group")
     @classmethod

@@ -79,8 +79,9 @@ class OrderRequest(BaseModel):
     account_id: str | None = None
     poll_interval_seconds: float = Field(default=2.0, gt=0, le=3600)
     safety_poll_seconds: float = Field(
-        default=900.0, ge=1, le=86400,
-        description="While the connection's trade stream is healthy, poll the broker only this often (safety poll)",
+        default=21600.0, ge=1, le=86400,
+        description="While the connection's trade stream is healthy, poll the broker only this often (safety poll); "
+                    "the stream reconciles every open order of the connection each minute meanwhile",
     )
     session_wait_seconds: float = Field(
         default=30.0, ge=0, le=3600, description="How long the order waits for a usable connection before REJECTED"

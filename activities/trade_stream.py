@@ -13,7 +13,8 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
@@ -67,9 +68,16 @@ class EventForwarder:
         self.client = client
         self.position = position
         self._late_fills = late_fills
+        # The stream and a periodic reconcile forward concurrently: one event at a time, so an execution
+        # both of them saw is checked against `seen` only after the other one remembered it.
+        self._one_at_a_time = asyncio.Lock()
 
     async def forward(self, event: TradeEvent) -> None:
         """Deliver one event; an order without a (running) workflow is logged and skipped."""
+        async with self._one_at_a_time:
+            await self._forward(event)
+
+    async def _forward(self, event: TradeEvent) -> None:
         execution = event.execution
         if execution is not None and self.position.seen(execution.execution_id):
             return
@@ -99,21 +107,25 @@ class EventForwarder:
         position.revision += 1
 
 
-OpenOrders = Callable[[], Awaitable[dict[str, str]]]
+# The orders our database holds as open: broker order id -> (client order id, the quantity we know filled).
+OpenOrders = Callable[[], Awaitable[dict[str, tuple[str, Decimal]]]]
 
 
 class StreamRunner:
     """Reconcile from the position, then consume the stream, heartbeating and reporting the position."""
 
     def __init__(self, gateway: BrokerGateway, forwarder: EventForwarder, request: StreamInput,
-                 supervisor_id: str | None, known_open: OpenOrders | None = None) -> None:
+                 supervisor_id: str | None, known_open: OpenOrders | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.gateway = gateway
         self.forwarder = forwarder
         self.request = request
         self.supervisor_id = supervisor_id
-        # The orders our database holds as open at this connection (broker order id -> client order id).
+        # The orders our database holds as open at this connection (broker order id -> (client id, filled)).
         self.known_open = known_open
+        self.clock = clock
         self._reported = -1
+        self._periodic: asyncio.Task[int] | None = None
 
     @property
     def position(self) -> StreamPosition:
@@ -124,6 +136,8 @@ class StreamRunner:
         if self.position.revision > 0:
             self.position.resumes += 1
             await self.reconcile()
+        elif self.request.reconcile_every_seconds is not None and self.position.reconciled_at is None:
+            self.position.reconciled_at = self.clock()  # a first stream: the fills that count begin now
         consumer = asyncio.create_task(self._consume())
         try:
             await self._watch(consumer)
@@ -131,9 +145,11 @@ class StreamRunner:
             await self._report()
             raise
         finally:
-            consumer.cancel()
-            with contextlib.suppress(BaseException):
-                await consumer
+            for task in (consumer, self._periodic):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
         return self.position
 
     async def _watch(self, consumer: asyncio.Task[None]) -> None:
@@ -145,6 +161,28 @@ class StreamRunner:
             if consumer in done:
                 consumer.result()
                 raise ApplicationError("trade stream ended", type="StreamEnded")
+            self._reconcile_when_due()
+
+    def _reconcile_when_due(self) -> None:
+        """Start the periodic reconcile when it is due, beside the stream (it never holds up a heartbeat).
+
+        It is the safety net of every order at this connection at once: an event the broker's stream lost
+        (a fill, a cancel, an expiry) reaches its order within one interval, by one pass over the
+        connection, instead of each resting order polling on its own.
+        """
+        every = self.request.reconcile_every_seconds
+        task = self._periodic
+        if task is not None:
+            if not task.done():
+                return
+            self._periodic = None
+            if not task.cancelled() and task.exception() is not None:
+                # A broker or database error here does not end a stream that works: the next pass retries.
+                log.warning("periodic reconcile failed: %s", task.exception())
+        last = self.position.reconciled_at
+        if every is None or (last is not None and (self.clock() - last).total_seconds() < every):
+            return
+        self._periodic = asyncio.create_task(self.reconcile())
 
     async def _consume(self) -> None:
         async for event in self.gateway.trade_updates():
@@ -163,13 +201,15 @@ class StreamRunner:
             log.warning("stream position not reported: %s", exc.message)
 
     async def reconcile(self) -> int:
-        """Deliver what the broker did while nobody listened: fills since the last event, then outcomes."""
+        """Deliver what the broker did while nobody listened: fills since the last event (or pass), then outcomes."""
         before = self.position.forwarded + self.position.ignored
+        started = self.clock()
         snapshots: dict[str, OrderSnapshot] = {}
         await self._reconcile_fills(snapshots)
         await self._reconcile_outcomes(snapshots)
         delivered = self.position.forwarded + self.position.ignored - before
         self.position.reconciled += delivered
+        self.position.reconciled_at = started  # fills before this were asked about (less the margin)
         self.position.revision += 1
         return delivered
 
@@ -179,29 +219,51 @@ class StreamRunner:
         return cache[broker_order_id]
 
     async def _reconcile_fills(self, cache: dict[str, OrderSnapshot]) -> None:
+        # The broker's time, not ours (a broker's clock may differ): every fill after the last event forwarded
+        # is one the stream lost (or is about to bring), so the answer stays small however long ago that was.
         since = self.position.last_event_at
         if since is None:
             return
         margin = timedelta(seconds=self.request.reconcile_margin_seconds)
         for report in await self.gateway.executions_since(since - margin):
-            if self.position.seen(report.execution_id) or report.broker_order_id is None:
-                continue
-            snapshot = await self._snapshot(report.broker_order_id, cache)
-            done = report.cumulative_quantity is not None and report.cumulative_quantity >= snapshot.quantity
-            kind = TradeEventKind.FILL if done else TradeEventKind.PARTIAL_FILL
-            await self.forwarder.forward(TradeEvent(kind=kind, order=snapshot, occurred_at=report.executed_at,
-                                                    execution=report, sequence=f"reconcile:{report.execution_id}"))
+            await self._forward_fill(report, cache)
+
+    async def _forward_fill(self, report: ExecutionReport, cache: dict[str, OrderSnapshot]) -> None:
+        if self.position.seen(report.execution_id) or report.broker_order_id is None:
+            return
+        snapshot = await self._snapshot(report.broker_order_id, cache)
+        done = report.cumulative_quantity is not None and report.cumulative_quantity >= snapshot.quantity
+        kind = TradeEventKind.FILL if done else TradeEventKind.PARTIAL_FILL
+        await self.forwarder.forward(TradeEvent(kind=kind, order=snapshot, occurred_at=report.executed_at,
+                                                execution=report, sequence=f"reconcile:{report.execution_id}"))
+
+    async def _reconcile_order_fills(self, snapshot: OrderSnapshot, cache: dict[str, OrderSnapshot]) -> None:
+        """The broker has filled more of this order than our database holds: its fills since it was sent."""
+        if snapshot.submitted_at is None:
+            log.warning("order %s: filled %s at the broker, but no submission time to ask fills from",
+                        snapshot.client_order_id, snapshot.filled_quantity)
+            return
+        margin = timedelta(seconds=self.request.reconcile_margin_seconds)
+        for report in await self.gateway.executions_since(snapshot.submitted_at - margin):
+            if report.broker_order_id == snapshot.broker_order_id:
+                await self._forward_fill(report, cache)
 
     async def _reconcile_outcomes(self, cache: dict[str, OrderSnapshot]) -> None:
         open_orders = await self.gateway.list_open_orders()
-        open_ids = {s.broker_order_id for s in open_orders}
+        listed = {s.broker_order_id: s for s in open_orders}
         # The position lags the stream by up to a heartbeat (a killed worker loses what it saw since): the
         # orders our database holds as open are asked about too, so no cancel or expiry is left unheard.
-        candidates = dict(self.position.working_orders)
+        candidates: dict[str, Decimal | None] = dict.fromkeys(self.position.working_orders)  # filled: unknown
         if self.known_open is not None:
-            candidates.update(await self.known_open())
-        for broker_order_id in [b for b in candidates if b not in open_ids]:
-            snapshot = await self._snapshot(broker_order_id, cache)
+            candidates.update({b: filled for b, (_, filled) in (await self.known_open()).items()})
+        for broker_order_id, ours in candidates.items():
+            snapshot = listed.get(broker_order_id) or await self._snapshot(broker_order_id, cache)
+            cache[broker_order_id] = snapshot
+            if ours is not None and snapshot.filled_quantity > ours:
+                # Filled further than we know, with no event to show for it (whatever its time): lost fills.
+                await self._reconcile_order_fills(snapshot, cache)
+            if broker_order_id in listed:
+                continue
             kind = _GAP_OUTCOMES.get(snapshot.status)
             if kind is not None:
                 at = snapshot.updated_at or self.position.last_event_at or snapshot.submitted_at

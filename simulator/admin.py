@@ -276,6 +276,18 @@ async def stream_disconnect(request: Request) -> Response:
 
 
 @admin
+async def stream_lose(request: Request) -> Response:
+    """Lose the next `events` trade events silently (the socket stays open): what a broker's stream can do."""
+    body = await _body(request)
+    events = body.get("events", 1)
+    if isinstance(events, bool) or not isinstance(events, int) or events < 0:
+        raise ValueError("events takes a whole number >= 0")
+    hub = _sim(request).hub
+    hub.lose_next = events
+    return _ok({"losing": hub.lose_next, "lost": hub.lost})
+
+
+@admin
 async def orders(request: Request) -> Response:
     """The broker's own view: every order and every submission, grouped per client order id."""
     sim = _sim(request)
@@ -334,6 +346,7 @@ def admin_routes() -> list[Route]:
         Route("/_sim/faults", faults, methods=["GET", "PUT", "POST", "PATCH", "DELETE"]),
         Route("/_sim/quirks", quirks, methods=["GET", "PUT", "POST", "PATCH"]),
         Route("/_sim/stream/disconnect", stream_disconnect, methods=["POST"]),
+        Route("/_sim/stream/lose", stream_lose, methods=["POST"]),
         Route("/_sim/orders", orders, methods=["GET"]),
         Route("/_sim/events", events, methods=["GET"]),
         Route("/_sim/activities", activities, methods=["GET"]),

@@ -112,6 +112,10 @@ class _AdminCalls:
     def disconnect_streams(self, refuse_seconds: float = 0) -> Any:
         return self._call("POST", "/_sim/stream/disconnect", {"refuse_seconds": refuse_seconds})
 
+    def lose_stream_events(self, events: int) -> Any:
+        """Send the next `events` trade events nowhere; the answer lists the ones lost so far."""
+        return self._call("POST", "/_sim/stream/lose", {"events": events})
+
     def orders(self, account_id: str | None = None) -> Any:
         """The broker's view: orders, by_client_order_id, submissions (every POST received), dropped_responses."""
         return self._call("GET", "/_sim/orders", params={"account_id": account_id} if account_id else None)

@@ -46,7 +46,8 @@ class StreamSupervision:
         request = StreamInput(connection_id=self.state.connection_id, position=self.state.stream,
                               heartbeat_seconds=min(self.config.position_signal_seconds,
                                                     self.config.stream_heartbeat_seconds / 3),
-                              reconcile_margin_seconds=self.config.reconcile_margin_seconds)
+                              reconcile_margin_seconds=self.config.reconcile_margin_seconds,
+                              reconcile_every_seconds=self.config.reconcile_seconds)
         try:
             position: StreamPosition = await workflow.execute_activity_method(
                 ConnectionActivities.stream_trade_updates, request, summary="trade stream",

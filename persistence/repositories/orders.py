@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, literal, select
@@ -56,6 +57,9 @@ def order_save(order: Order) -> tuple[Any, dict[str, Any]]:
     return upsert_statement(_ORDERS, values, "client_order_id", touch=False, where=_NOT_STALE), values
 
 
+_SENT_NOT_ENDED = [s for s in OrderStatus if not s.is_terminal and s is not OrderStatus.INITIALIZED]
+
+
 def _order(aggregate: dict[str, Any]) -> Order:
     return Order.model_validate(aggregate)
 
@@ -94,6 +98,18 @@ class SqlOrderExecutionRepository(SqlRepository):
         async with self._sessions() as session:
             rows = (await session.execute(query)).scalars().all()
         return [_order(aggregate) for aggregate in rows]
+
+    async def open_at_connection(self, connection_id: str) -> dict[str, tuple[str, Decimal]]:
+        """The orders sent to a connection and not ended: broker order id -> (client order id, filled quantity).
+
+        Three columns, not the aggregates: the stream's periodic reconcile asks for every open order.
+        """
+        query = select(_ORDERS.c.broker_order_id, _ORDERS.c.client_order_id, _ORDERS.c.filled_quantity).where(
+            _ORDERS.c.connection_id == connection_id, _ORDERS.c.broker_order_id.is_not(None),
+            _ORDERS.c.status.in_([s.value for s in _SENT_NOT_ENDED]))
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return {broker_order_id: (client_order_id, filled) for broker_order_id, client_order_id, filled in rows}
 
     async def _one(self, condition: Any) -> Order | None:
         async with self._sessions() as session:

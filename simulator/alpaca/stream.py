@@ -37,11 +37,17 @@ class StreamHub:
         self.binary = binary
         self.connections: set[StreamConnection] = set()
         self.refuse_until = 0.0
+        self.lose_next = 0  # a fault: the next events are never sent, the connections stay open
+        self.lost: list[dict[str, Any]] = []
 
     def publish(self, event: TradeEvent) -> None:
         targets = [c for c in self.connections if c.identity and c.identity.account_id == event.order.account_id
                    and "trade_updates" in c.streams]
         if not targets:
+            return
+        if self.lose_next > 0:
+            self.lose_next -= 1
+            self.lost.append({"event": event.event, "client_order_id": event.order.client_order_id})
             return
         message = self.encode(event)
         for conn in targets:

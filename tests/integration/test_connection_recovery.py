@@ -183,6 +183,27 @@ async def test_stream_drop_while_orders_fill_records_every_fill_once(stack: Stac
     assert health.stream.forwarded > 0
 
 
+async def test_a_fill_the_brokers_stream_lost_reaches_a_resting_order_by_the_connections_reconcile(
+        stack: Stack) -> None:
+    # The order never polls during the test (first poll in an hour, safety poll every 6 hours): its fill can only
+    # come from the stream, which loses it, or from the connection's reconcile pass, which must find it.
+    await stack.connections.up(CONN, FAST.model_copy(update={"reconcile_seconds": 1}))
+    await stack.until(lambda h: h.status == "CONNECTED" and h.stream_running)
+    await stack.sim.admin.set_price("AAPL", "190", volatility=0)
+    cid = await stack.orders.submit(order(symbol="AAPL", side="BUY", quantity=5, order_type="LIMIT",
+                                          limit_price="150", poll_interval_seconds=3600))
+    assert await asyncio.wait_for(_until_status(stack, cid, "ACCEPTED"), 30)
+    await stack.sim.admin.lose_stream_events(1)
+    await stack.sim.admin.set_price("AAPL", "149", volatility=0)
+    outcome = await stack.orders.wait(cid, timeout=30)
+    lost = (await stack.sim.admin.lose_stream_events(0))["lost"]
+    assert [(e["event"], e["client_order_id"]) for e in lost] == [("fill", cid)]  # the broker's stream lost it
+    assert outcome.view.status == "FILLED" and outcome.view.filled_qty == 5
+    await assert_recorded_once(stack, cid, 5)
+    health = await stack.connections.health(CONN)
+    assert health.stream.reconciled >= 1 and health.stream.resumes == 0  # a pass found it, not a restart
+
+
 async def test_broker_down_trips_the_breaker_orders_fail_clearly_and_are_never_sent(stack: Stack) -> None:
     await stack.connections.up(CONN, FAST.model_copy(update={"fail_after": 2}))
     await stack.until(lambda h: h.status == "CONNECTED")

@@ -181,6 +181,30 @@ async def test_broker_order_id_is_unique(repositories: Repositories) -> None:
         await repositories.orders.save(second)
 
 
+async def test_open_at_connection_names_the_sent_unended_orders_of_that_connection_with_their_fills(
+        repositories: Repositories) -> None:
+    never_sent = make_order("ord-0")
+    partly = make_order("ord-1")
+    partly.submit(T0)
+    partly.accept("brk-1", T0)
+    partly.apply_execution(make_fill("ex-1", Decimal("3.5")))
+    waiting = make_order("ord-2")
+    waiting.submit(T0)  # sent, no broker id yet: nothing to ask the broker by
+    ended = make_order("ord-3")
+    ended.submit(T0)
+    ended.accept("brk-3", T0)
+    ended.cancel(T0)
+    elsewhere = make_order("ord-4")
+    elsewhere.order = elsewhere.order.model_copy(update={"connection_id": "tradier-sandbox"})
+    elsewhere.submit(T0)
+    elsewhere.accept("brk-4", T0)
+    for order in (never_sent, partly, waiting, ended, elsewhere):
+        await repositories.orders.save(order)
+    assert await repositories.orders.open_at_connection("alpaca-paper") == {"brk-1": ("ord-1", Decimal("3.5"))}
+    assert await repositories.orders.open_at_connection("tradier-sandbox") == {"brk-4": ("ord-4", Decimal(0))}
+    assert await repositories.orders.open_at_connection("nobody") == {}
+
+
 async def test_list_by_status(repositories: Repositories) -> None:
     orders = [make_order(f"ord-{i}") for i in range(4)]
     for i, order in enumerate(orders):

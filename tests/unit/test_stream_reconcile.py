@@ -1,14 +1,17 @@
 """The stream's reconcile after a gap asks about every order the database holds open, not only those the
-(possibly stale) stream position knew: a cancel whose event was lost with a killed worker still arrives."""
+(possibly stale) stream position knew: a cancel whose event was lost with a killed worker still arrives.
+And while the stream runs, a pass every `reconcile_every_seconds` delivers what the broker's stream lost."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from activities.connection_models import StreamInput, StreamPosition
-from activities.trade_stream import StreamRunner
-from domain.broker_integration import OrderSnapshot, OrderStatus, TradeEvent, TradeEventKind
+from activities.trade_stream import EventForwarder, StreamRunner
+from domain.broker_integration import ExecutionReport, OrderSnapshot, OrderStatus, TradeEvent, TradeEventKind
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -33,6 +36,8 @@ class Forwarder:
         self.events: list[TradeEvent] = []
 
     async def forward(self, event: TradeEvent) -> None:
+        if event.execution is not None and self.position.seen(event.execution.execution_id):
+            return  # as the real forwarder: what it forwarded already is skipped
         self.events.append(event)
         self.position.forwarded += 1
 
@@ -49,8 +54,8 @@ async def test_an_order_the_position_never_saw_is_reconciled_from_the_database()
     position = StreamPosition(last_event_at=T0, revision=3)  # knows none of them
     forwarder = Forwarder(position)
 
-    async def known_open() -> dict[str, str]:
-        return {"B1": "c1", "B2": "c2"}  # B3 is not ours to care about (closed in our database)
+    async def known_open() -> dict[str, tuple[str, Decimal]]:
+        return {"B1": ("c1", Decimal(0)), "B2": ("c2", Decimal(0))}  # B3 is closed in our database
 
     runner = StreamRunner(gateway, forwarder, StreamInput(connection_id="c"), None,  # type: ignore[arg-type]
                           known_open=known_open)
@@ -65,3 +70,150 @@ async def test_without_the_database_only_the_positions_orders_are_reconciled() -
     runner = StreamRunner(gateway, forwarder, StreamInput(connection_id="c"), None)  # type: ignore[arg-type]
     await runner.reconcile()
     assert forwarder.events == []
+
+
+# ---- the periodic reconcile: one pass for the whole connection instead of a safety poll per order ----------
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+class FillsGateway(Gateway):
+    def __init__(self, orders: dict[str, OrderSnapshot], fills: list[ExecutionReport]) -> None:
+        super().__init__(orders)
+        self.fills = fills
+        self.asked_since: list[datetime] = []
+        self.fail = False
+
+    async def executions_since(self, since: datetime) -> list[ExecutionReport]:  # type: ignore[override]
+        self.asked_since.append(since)
+        if self.fail:
+            raise RuntimeError("broker answered 503")
+        return [f for f in self.fills if f.executed_at >= since]
+
+
+def fill(execution_id: str, bid: str, cid: str, at: datetime, cumulative: int) -> ExecutionReport:
+    return ExecutionReport(execution_id=execution_id, client_order_id=cid, broker_order_id=bid, symbol="AAPL",
+                           side="BUY", quantity=Decimal(cumulative), price=Decimal("149"), executed_at=at,
+                           cumulative_quantity=Decimal(cumulative))
+
+
+PERIODIC = StreamInput(connection_id="c", reconcile_every_seconds=60, reconcile_margin_seconds=30)
+
+
+async def test_a_pass_asks_for_the_fills_since_the_last_event_in_the_brokers_time() -> None:
+    # Our clock plays no part: the broker dates its fills by its own (the simulator's runs in another year).
+    gateway = FillsGateway({}, [])
+    position = StreamPosition(last_event_at=T0 - timedelta(hours=5), reconciled_at=T0, revision=9)
+    clock = Clock(datetime(2030, 1, 1, tzinfo=UTC))
+    runner = StreamRunner(gateway, Forwarder(position), PERIODIC, None, clock=clock)  # type: ignore[arg-type]
+    await runner.reconcile()
+    assert gateway.asked_since == [T0 - timedelta(hours=5, seconds=30)]
+    assert position.reconciled_at == clock.at  # when the pass began, by our clock: the next is due from here
+
+
+async def test_a_fill_the_stream_lost_is_forwarded_by_the_next_pass_and_a_seen_one_is_not() -> None:
+    working = snapshot("B1", "c1", OrderStatus.PARTIALLY_FILLED)
+    lost = fill("E2", "B1", "c1", T0 + timedelta(seconds=20), 2)
+    seen = fill("E1", "B1", "c1", T0 + timedelta(seconds=10), 1)
+    gateway = FillsGateway({"B1": working}, [seen, lost])
+    position = StreamPosition(last_event_at=T0 + timedelta(seconds=10), recent_execution_ids=["E1"], revision=4)
+    forwarder = Forwarder(position)
+    runner = StreamRunner(gateway, forwarder, PERIODIC, None, clock=Clock(T0))  # type: ignore[arg-type]
+    assert await runner.reconcile() == 1
+    (event,) = forwarder.events
+    assert event.kind == TradeEventKind.PARTIAL_FILL and event.execution == lost
+
+
+async def test_an_order_filled_further_than_our_database_knows_gets_its_fills_from_its_submission() -> None:
+    # No event was ever forwarded (a new stream), so there is no last event to ask fills from: the order itself
+    # says the broker filled 5 where we hold 0, and its fills since it was sent are asked for and forwarded.
+    done = snapshot("B1", "c1", OrderStatus.FILLED).model_copy(update={"filled_quantity": Decimal(5)})
+    other = fill("E9", "B9", "c9", T0 + timedelta(seconds=5), 1)  # another order's fill: not this one's
+    lost = fill("E1", "B1", "c1", T0 + timedelta(seconds=20), 5)
+    gateway = FillsGateway({"B1": done}, [other, lost])
+    forwarder = Forwarder(StreamPosition(revision=2))
+
+    async def known_open() -> dict[str, tuple[str, Decimal]]:
+        return {"B1": ("c1", Decimal(0))}
+
+    runner = StreamRunner(gateway, forwarder, PERIODIC, None, known_open=known_open,  # type: ignore[arg-type]
+                          clock=Clock(T0))
+    await runner.reconcile()
+    assert gateway.asked_since == [T0 - timedelta(seconds=30)]  # the order's submission, less the margin
+    assert [(e.kind, e.execution) for e in forwarder.events] == [(TradeEventKind.FILL, lost)]
+
+
+async def test_an_order_whose_fills_we_hold_costs_no_question_beyond_the_list() -> None:
+    resting = snapshot("B1", "c1", OrderStatus.ACCEPTED)
+    gateway = FillsGateway({"B1": resting}, [])
+    asked: list[str] = []
+    original = gateway.get_order
+
+    async def get_order(broker_order_id: str) -> OrderSnapshot:
+        asked.append(broker_order_id)
+        return await original(broker_order_id)
+
+    gateway.get_order = get_order  # type: ignore[method-assign]
+
+    async def known_open() -> dict[str, tuple[str, Decimal]]:
+        return {"B1": ("c1", Decimal(0))}
+
+    forwarder = Forwarder(StreamPosition(revision=2))
+    runner = StreamRunner(gateway, forwarder, PERIODIC, None, known_open=known_open,  # type: ignore[arg-type]
+                          clock=Clock(T0))
+    assert await runner.reconcile() == 0
+    assert asked == [] and gateway.asked_since == [] and forwarder.events == []
+
+
+async def test_a_pass_starts_when_due_beside_the_stream_and_a_failed_one_is_retried_not_raised() -> None:
+    gateway = FillsGateway({}, [])
+    clock = Clock(T0)
+    position = StreamPosition(last_event_at=T0, reconciled_at=T0, revision=1)
+    runner = StreamRunner(gateway, Forwarder(position), PERIODIC, None, clock=clock)  # type: ignore[arg-type]
+    runner._reconcile_when_due()
+    assert runner._periodic is None  # not due yet
+    clock.at = T0 + timedelta(seconds=60)
+    gateway.fail = True
+    runner._reconcile_when_due()
+    assert runner._periodic is not None
+    with contextlib.suppress(RuntimeError):
+        await runner._periodic
+    assert position.reconciled_at == T0  # a failed pass does not count: the next one is due at once
+    gateway.fail = False
+    runner._reconcile_when_due()  # logs the failure, starts again: the stream goes on
+    assert runner._periodic is not None
+    await runner._periodic
+    assert len(gateway.asked_since) == 2
+    assert position.reconciled_at == clock.at
+
+
+async def test_without_an_interval_there_is_no_periodic_pass() -> None:
+    runner = StreamRunner(FillsGateway({}, []), Forwarder(StreamPosition(revision=1)),  # type: ignore[arg-type]
+                          StreamInput(connection_id="c"), None, clock=Clock(T0 + timedelta(days=1)))
+    runner._reconcile_when_due()
+    assert runner._periodic is None
+
+
+async def test_the_stream_and_a_pass_forwarding_the_same_fill_signal_it_once() -> None:
+    signals: list[str] = []
+
+    class Handle:
+        async def signal(self, name: str, event: TradeEvent) -> None:
+            await asyncio.sleep(0.01)  # the other one runs meanwhile
+            signals.append(event.execution.execution_id if event.execution else "")
+
+    class FakeClient:
+        def get_workflow_handle(self, workflow_id: str) -> Handle:
+            return Handle()
+
+    forwarder = EventForwarder(FakeClient(), StreamPosition())  # type: ignore[arg-type]
+    report = fill("E1", "B1", "c1", T0, 1)
+    event = TradeEvent(kind=TradeEventKind.PARTIAL_FILL, order=snapshot("B1", "c1", OrderStatus.ACCEPTED),
+                       occurred_at=T0, execution=report)
+    await asyncio.gather(forwarder.forward(event), forwarder.forward(event))
+    assert signals == ["E1"]
