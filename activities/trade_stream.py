@@ -126,6 +126,8 @@ class StreamRunner:
         self.clock = clock
         self._reported = -1
         self._periodic: asyncio.Task[int] | None = None
+        # Orders the broker had filled further than our database, at the last pass: broker id -> its figure.
+        self._drifted: dict[str, Decimal] = {}
 
     @property
     def position(self) -> StreamPosition:
@@ -256,12 +258,17 @@ class StreamRunner:
         candidates: dict[str, Decimal | None] = dict.fromkeys(self.position.working_orders)  # filled: unknown
         if self.known_open is not None:
             candidates.update({b: filled for b, (_, filled) in (await self.known_open()).items()})
+        drifted, self._drifted = self._drifted, {}
         for broker_order_id, ours in candidates.items():
             snapshot = listed.get(broker_order_id) or await self._snapshot(broker_order_id, cache)
             cache[broker_order_id] = snapshot
             if ours is not None and snapshot.filled_quantity > ours:
-                # Filled further than we know, with no event to show for it (whatever its time): lost fills.
-                await self._reconcile_order_fills(snapshot, cache)
+                # Filled further than our database knows. A fill on its way looks the same for a moment, so
+                # only a drift the last pass saw too (whatever the clocks say) counts as lost fills.
+                if drifted.get(broker_order_id) == snapshot.filled_quantity:
+                    await self._reconcile_order_fills(snapshot, cache)
+                else:
+                    self._drifted[broker_order_id] = snapshot.filled_quantity
             if broker_order_id in listed:
                 continue
             kind = _GAP_OUTCOMES.get(snapshot.status)

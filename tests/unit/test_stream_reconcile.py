@@ -131,7 +131,8 @@ async def test_a_fill_the_stream_lost_is_forwarded_by_the_next_pass_and_a_seen_o
 
 async def test_an_order_filled_further_than_our_database_knows_gets_its_fills_from_its_submission() -> None:
     # No event was ever forwarded (a new stream), so there is no last event to ask fills from: the order itself
-    # says the broker filled 5 where we hold 0, and its fills since it was sent are asked for and forwarded.
+    # says the broker filled 5 where we hold 0, and its fills since it was sent are asked for and forwarded. A
+    # fill on its way looks the same for a moment: only the drift a second pass still sees counts.
     done = snapshot("B1", "c1", OrderStatus.FILLED).model_copy(update={"filled_quantity": Decimal(5)})
     other = fill("E9", "B9", "c9", T0 + timedelta(seconds=5), 1)  # another order's fill: not this one's
     lost = fill("E1", "B1", "c1", T0 + timedelta(seconds=20), 5)
@@ -144,8 +145,27 @@ async def test_an_order_filled_further_than_our_database_knows_gets_its_fills_fr
     runner = StreamRunner(gateway, forwarder, PERIODIC, None, known_open=known_open,  # type: ignore[arg-type]
                           clock=Clock(T0))
     await runner.reconcile()
+    assert gateway.asked_since == [] and forwarder.events == []  # maybe on its way: asked about next pass
+    await runner.reconcile()
     assert gateway.asked_since == [T0 - timedelta(seconds=30)]  # the order's submission, less the margin
     assert [(e.kind, e.execution) for e in forwarder.events] == [(TradeEventKind.FILL, lost)]
+
+
+async def test_a_drift_that_resolves_before_the_next_pass_costs_no_question() -> None:
+    moving = snapshot("B1", "c1", OrderStatus.PARTIALLY_FILLED).model_copy(update={"filled_quantity": Decimal(2)})
+    gateway = FillsGateway({"B1": moving}, [fill("E1", "B1", "c1", T0, 2)])
+    ours = {"B1": ("c1", Decimal(0))}
+
+    async def known_open() -> dict[str, tuple[str, Decimal]]:
+        return ours
+
+    runner = StreamRunner(gateway, Forwarder(StreamPosition(revision=2)), PERIODIC, None,  # type: ignore[arg-type]
+                          known_open=known_open, clock=Clock(T0))
+    await runner.reconcile()
+    ours["B1"] = ("c1", Decimal(2))  # the stream's event arrived and was stored
+    gateway.orders["B1"] = moving.model_copy(update={"filled_quantity": Decimal(3)})
+    await runner.reconcile()  # a new drift (3 > 2), not the one seen before: asked about next pass only
+    assert gateway.asked_since == []
 
 
 async def test_an_order_whose_fills_we_hold_costs_no_question_beyond_the_list() -> None:
