@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from activities.connection_models import StreamInput, StreamPosition
+from activities.trade_stream import StreamRunner
 from domain.broker_integration import (
     AmbiguousOutcomeError,
     BrokerGateway,
@@ -15,6 +17,7 @@ from domain.broker_integration import (
     ExecutionParameters,
     OrderAmendment,
     OrderStatus,
+    TradeEvent,
     TradeEventKind,
 )
 from domain.broker_integration.rules.validation import capability_problems
@@ -149,6 +152,54 @@ async def test_fills_missed_while_the_stream_was_down_are_recovered(
     polled = [r for r in await gateway.executions_since(placed.submitted_at) if r.client_order_id == "contract-gap-1"]
     assert sorted(r.execution_id for r in polled) == sorted(f.execution_id for f in fills)
     assert (await gateway.get_order(placed.broker_order_id)).status is OrderStatus.FILLED
+
+
+class _Forwarded:
+    """What a reconcile pass forwards, skipping what it forwarded already (as `EventForwarder` does)."""
+
+    def __init__(self, position: StreamPosition) -> None:
+        self.position = position
+        self.events: list[TradeEvent] = []
+
+    async def forward(self, event: TradeEvent) -> None:
+        if event.execution is not None:
+            if self.position.seen(event.execution.execution_id):
+                return
+            self.position.remember(event.execution.execution_id)
+        self.events.append(event)
+        self.position.forwarded += 1
+
+
+async def test_a_reconcile_pass_finds_the_fills_of_an_order_no_event_told_of(
+        sim: SimulatorHandle, broker: BrokerUnderTest, gateway: BrokerGateway) -> None:
+    # The connection's periodic pass (activities/trade_stream.py) with nothing but this adapter and the order
+    # rows: no event ever forwarded, so the fills are found from the broker's own figures for the order.
+    await sim.admin.set_price(broker.sim_symbol, "187.5", volatility="0")
+    filled = await gateway.submit_order(resting(broker, "contract-pass-1", price="180"))
+    waiting = await gateway.submit_order(resting(broker, "contract-pass-2", price="150"))
+    await sim.admin.set_price(broker.sim_symbol, "179", volatility="0")
+    await sim.admin.advance(1)
+    await eventually(lambda: _filled(gateway, filled.broker_order_id))
+    ours = {filled.broker_order_id: ("contract-pass-1", Decimal(0)), waiting.broker_order_id: ("contract-pass-2",
+                                                                                                Decimal(0))}
+
+    async def known_open() -> dict[str, tuple[str, Decimal]]:
+        return ours
+
+    forwarded = _Forwarded(StreamPosition(revision=1))
+    runner = StreamRunner(gateway, forwarded, StreamInput(connection_id="contract", reconcile_every_seconds=60),
+                          None, known_open=known_open)  # type: ignore[arg-type]
+    await runner.reconcile()
+    await runner.reconcile()  # the same drift twice: lost fills, not fills on their way
+    await runner.reconcile()  # and nothing twice
+    fills = [e.execution for e in forwarded.events if e.execution is not None]
+    assert {e.order.client_order_id for e in forwarded.events} == {"contract-pass-1"}
+    assert sum(f.quantity for f in fills) == Decimal("10") and len({f.execution_id for f in fills}) == len(fills)
+    assert forwarded.events[-1].kind is TradeEventKind.FILL
+
+
+async def _filled(gateway: BrokerGateway, broker_order_id: str) -> bool:
+    return (await gateway.get_order(broker_order_id)).status is OrderStatus.FILLED
 
 
 async def _no_streams(sim: SimulatorHandle) -> bool:
