@@ -187,8 +187,9 @@ async def test_a_reconcile_pass_finds_the_fills_of_an_order_no_event_told_of(
         return ours
 
     forwarded = _Forwarded(StreamPosition(revision=1))
-    runner = StreamRunner(gateway, forwarded, StreamInput(connection_id="contract", reconcile_every_seconds=60),
-                          None, known_open=known_open)  # type: ignore[arg-type]
+    runner = StreamRunner(gateway, forwarded,  # type: ignore[arg-type]
+                          StreamInput(connection_id="contract", reconcile_every_seconds=60), None,
+                          known_open=known_open)
     await runner.reconcile()
     await runner.reconcile()  # the same drift twice: lost fills, not fills on their way
     await runner.reconcile()  # and nothing twice
@@ -199,7 +200,8 @@ async def test_a_reconcile_pass_finds_the_fills_of_an_order_no_event_told_of(
 
 
 async def _filled(gateway: BrokerGateway, broker_order_id: str) -> bool:
-    return (await gateway.get_order(broker_order_id)).status is OrderStatus.FILLED
+    snapshot = await gateway.get_order(broker_order_id)
+    return bool(snapshot.status is OrderStatus.FILLED)
 
 
 async def _no_streams(sim: SimulatorHandle) -> bool:
