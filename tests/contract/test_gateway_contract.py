@@ -200,8 +200,7 @@ async def test_a_reconcile_pass_finds_the_fills_of_an_order_no_event_told_of(
 
 
 async def _filled(gateway: BrokerGateway, broker_order_id: str) -> bool:
-    snapshot = await gateway.get_order(broker_order_id)
-    return bool(snapshot.status is OrderStatus.FILLED)
+    return (await gateway.get_order(broker_order_id)).status is OrderStatus.FILLED
 
 
 async def _no_streams(sim: SimulatorHandle) -> bool:
