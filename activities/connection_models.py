@@ -262,6 +262,7 @@ class ConnectionHealth(BaseModel):
     stream_running: bool = False
     stream_error: str | None = None
     stream: StreamPosition = Field(default_factory=StreamPosition)
+    reconcile_seconds: float | None = Field(default=None, description="How often the stream reconciles")
     open_alerts: list[str] = Field(default_factory=list)
     metrics: HealthMetrics = Field(default_factory=HealthMetrics)
     runs: int = 1

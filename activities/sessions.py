@@ -7,7 +7,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from temporalio.exceptions import ApplicationError
 
@@ -23,7 +24,10 @@ from domain.broker_integration import (
     NotFoundError,
 )
 
-__all__ = ["SessionPool", "StreamProbe", "supervisor_stream_healthy"]
+if TYPE_CHECKING:
+    from activities.connection_models import ConnectionHealth
+
+__all__ = ["SessionPool", "StreamProbe", "orders_may_rest", "supervisor_stream_healthy"]
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +59,26 @@ async def supervisor_stream_healthy(connection_id: str) -> bool:
     except Exception as exc:  # a query failure of any kind is "unknown", never an activity failure
         log.warning("stream health of %s unknown: %s", connection_id, exc)
         return False
-    return (str(health.status) == "CONNECTED" and health.stream_running and health.stream_error is None
-            and not health.paused and not health.shutting_down)
+    return orders_may_rest(health, datetime.now(UTC))
+
+
+def orders_may_rest(health: ConnectionHealth, now: datetime) -> bool:
+    """Whether the connection's resting orders may leave their following to the connection (poll rarely).
+
+    Yes while the stream runs without error, and also while it is restarting after a failure but reconciled
+    the connection lately (every start reconciles first, and the supervisor restarts it within a minute):
+    a broker stream outage then costs one reconcile a minute, not a fast poll by every resting order.
+    DEGRADED (slow or failing checks of the REST API) counts as in service: more polling would only add
+    to the load of a struggling broker while the stream and the reconcile still follow the orders. No when
+    the connection is RECONNECTING, FAILED or DISCONNECTED, paused or stopping, or nothing reconciled it for
+    three intervals (a stream failing before its reconcile can, e.g. its requests refused too).
+    """
+    if str(health.status) not in ("CONNECTED", "DEGRADED") or health.paused or health.shutting_down:
+        return False
+    if health.stream_running and health.stream_error is None:
+        return True
+    last, every = health.stream.reconciled_at, health.reconcile_seconds
+    return last is not None and every is not None and (now - last).total_seconds() <= 3 * max(every, 60.0)
 
 
 @dataclass

@@ -138,6 +138,7 @@ class StreamRunner:
         if self.position.revision > 0:
             self.position.resumes += 1
             await self.reconcile()
+            await self._report()  # the supervisor learns of this pass even if the stream then fails to start
         elif self.request.reconcile_every_seconds is not None and self.position.reconciled_at is None:
             self.position.reconciled_at = self.clock()  # a first stream: the fills that count begin now
         consumer = asyncio.create_task(self._consume())
@@ -145,6 +146,10 @@ class StreamRunner:
             await self._watch(consumer)
         except asyncio.CancelledError:
             await self._report()
+            raise
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self._report()  # what it forwarded and reconciled before failing
             raise
         finally:
             for task in (consumer, self._periodic):

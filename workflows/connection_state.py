@@ -181,7 +181,8 @@ def next_wake(state: SupervisorState, config: SupervisorConfig, now: datetime) -
     return max(min(times), now)
 
 
-def health_of(state: SupervisorState, stream_running: bool) -> ConnectionHealth:
+def health_of(state: SupervisorState, stream_running: bool, reconcile_seconds: float | None = None
+              ) -> ConnectionHealth:
     """What the `health` query answers."""
     return ConnectionHealth(
         connection_id=state.connection_id, status=state.status, reason=state.reason, paused=state.paused,
@@ -189,7 +190,8 @@ def health_of(state: SupervisorState, stream_running: bool) -> ConnectionHealth:
         last_check_at=state.last_check_at, error_rate=error_rate(state),
         consecutive_failures=state.consecutive_failures, token_expires_at=state.token_expires_at,
         next_reconnect_at=state.next_reconnect_at, stream_running=stream_running, stream_error=state.stream_error,
-        stream=state.stream, open_alerts=sorted(state.open_alerts), metrics=state.metrics, runs=state.runs,
+        stream=state.stream, reconcile_seconds=reconcile_seconds, open_alerts=sorted(state.open_alerts),
+        metrics=state.metrics, runs=state.runs,
     )
 
 

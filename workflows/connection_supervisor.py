@@ -260,7 +260,7 @@ class ConnectionSupervisorWorkflow(StreamSupervision, SessionUpkeep, FeeSweep, A
     @workflow.query
     def health(self) -> ConnectionHealth:
         """Status with its reason, error rate, latency, stream position, open alerts and totals."""
-        return rules.health_of(self.state, self.stream_task is not None)
+        return rules.health_of(self.state, self.stream_task is not None, self.config.reconcile_seconds)
 
     @workflow.signal
     def shutdown(self, request: ShutdownRequest) -> None:
