@@ -163,7 +163,7 @@ class StreamRunner:
         beat = self.request.heartbeat_seconds
         while True:
             done, _ = await asyncio.wait({consumer}, timeout=beat)
-            activity.heartbeat(self.position.model_dump(mode="json"))
+            self._beat()
             await self._report()
             if consumer in done:
                 consumer.result()
@@ -190,6 +190,10 @@ class StreamRunner:
         if every is None or (last is not None and (self.clock() - last).total_seconds() < every):
             return
         self._periodic = asyncio.create_task(self.reconcile())
+
+    def _beat(self) -> None:
+        if activity.in_activity():
+            activity.heartbeat(self.position.model_dump(mode="json"))
 
     async def _consume(self) -> None:
         async for event in self.gateway.trade_updates():
@@ -264,7 +268,9 @@ class StreamRunner:
         if self.known_open is not None:
             candidates.update({b: filled for b, (_, filled) in (await self.known_open()).items()})
         drifted, self._drifted = self._drifted, {}
-        for broker_order_id, ours in candidates.items():
+        for count, (broker_order_id, ours) in enumerate(candidates.items()):
+            if count % 200 == 199:
+                self._beat()  # a resume after a long gap asks about thousands of orders before the stream starts
             snapshot = listed.get(broker_order_id) or await self._snapshot(broker_order_id, cache)
             cache[broker_order_id] = snapshot
             if ours is not None and snapshot.filled_quantity > ours:

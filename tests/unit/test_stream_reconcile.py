@@ -168,28 +168,6 @@ async def test_a_drift_that_resolves_before_the_next_pass_costs_no_question() ->
     assert gateway.asked_since == []
 
 
-async def test_an_order_whose_fills_we_hold_costs_no_question_beyond_the_list() -> None:
-    resting = snapshot("B1", "c1", OrderStatus.ACCEPTED)
-    gateway = FillsGateway({"B1": resting}, [])
-    asked: list[str] = []
-    original = gateway.get_order
-
-    async def get_order(broker_order_id: str) -> OrderSnapshot:
-        asked.append(broker_order_id)
-        return await original(broker_order_id)
-
-    gateway.get_order = get_order  # type: ignore[method-assign]
-
-    async def known_open() -> dict[str, tuple[str, Decimal]]:
-        return {"B1": ("c1", Decimal(0))}
-
-    forwarder = Forwarder(StreamPosition(revision=2))
-    runner = StreamRunner(gateway, forwarder, PERIODIC, None, known_open=known_open,  # type: ignore[arg-type]
-                          clock=Clock(T0))
-    assert await runner.reconcile() == 0
-    assert asked == [] and gateway.asked_since == [] and forwarder.events == []
-
-
 async def test_a_pass_starts_when_due_beside_the_stream_and_a_failed_one_is_retried_not_raised() -> None:
     gateway = FillsGateway({}, [])
     clock = Clock(T0)
@@ -237,3 +215,24 @@ async def test_the_stream_and_a_pass_forwarding_the_same_fill_signal_it_once() -
                        occurred_at=T0, execution=report)
     await asyncio.gather(forwarder.forward(event), forwarder.forward(event))
     assert signals == ["E1"]
+
+
+async def test_a_pass_over_thousands_of_open_orders_asks_the_broker_nothing_per_order() -> None:
+    orders = {f"B{i}": snapshot(f"B{i}", f"c{i}", OrderStatus.ACCEPTED) for i in range(1000)}
+    gateway = FillsGateway(orders, [])
+    asked: list[str] = []
+    original = gateway.get_order
+
+    async def get_order(broker_order_id: str) -> OrderSnapshot:
+        asked.append(broker_order_id)
+        return await original(broker_order_id)
+
+    gateway.get_order = get_order  # type: ignore[method-assign]
+
+    async def known_open() -> dict[str, tuple[str, Decimal]]:
+        return {b: (o.client_order_id, Decimal(0)) for b, o in orders.items()}
+
+    runner = StreamRunner(gateway, Forwarder(StreamPosition(revision=2)), PERIODIC, None,  # type: ignore[arg-type]
+                          known_open=known_open, clock=Clock(T0))
+    assert await runner.reconcile() == 0  # heartbeats along the way are skipped outside an activity
+    assert asked == []
