@@ -96,7 +96,7 @@ class StreamPosition(BaseModel):
 
     last_event_at: datetime | None = None
     reconciled_at: datetime | None = Field(
-        default=None, description="When the last reconcile began: the next one asks for fills from then on")
+        default=None, description="When the last reconcile began, by our clock: the next pass is due from it")
     recent_execution_ids: list[str] = Field(default_factory=list)
     working_orders: dict[str, str] = Field(default_factory=dict, description="broker order id -> client id")
     forwarded: int = 0

@@ -140,7 +140,7 @@ class StreamRunner:
             await self.reconcile()
             await self._report()  # the supervisor learns of this pass even if the stream then fails to start
         elif self.request.reconcile_every_seconds is not None and self.position.reconciled_at is None:
-            self.position.reconciled_at = self.clock()  # a first stream: the fills that count begin now
+            self.position.reconciled_at = self.clock()  # a first stream: the first pass is due one interval on
         consumer = asyncio.create_task(self._consume())
         try:
             await self._watch(consumer)
@@ -189,7 +189,7 @@ class StreamRunner:
         last = self.position.reconciled_at
         if every is None or (last is not None and (self.clock() - last).total_seconds() < every):
             return
-        self._periodic = asyncio.create_task(self.reconcile())
+        self._periodic = asyncio.create_task(self.reconcile(periodic=True))
 
     def _beat(self) -> None:
         if activity.in_activity():
@@ -211,8 +211,8 @@ class StreamRunner:
         except RPCError as exc:
             log.warning("stream position not reported: %s", exc.message)
 
-    async def reconcile(self) -> int:
-        """Deliver what the broker did while nobody listened: fills since the last event (or pass), then outcomes."""
+    async def reconcile(self, periodic: bool = False) -> int:
+        """Deliver what the broker did while nobody listened: fills since the last event, then outcomes."""
         before = self.position.forwarded + self.position.ignored
         started = self.clock()
         snapshots: dict[str, OrderSnapshot] = {}
@@ -220,8 +220,11 @@ class StreamRunner:
         await self._reconcile_outcomes(snapshots)
         delivered = self.position.forwarded + self.position.ignored - before
         self.position.reconciled += delivered
-        self.position.reconciled_at = started  # fills before this were asked about (less the margin)
-        self.position.revision += 1
+        self.position.reconciled_at = started
+        if delivered or not periodic:
+            # A moved position is signalled to the supervisor; a quiet pass is not (one signal a minute per
+            # connection, for nothing), though the heartbeat carries it.
+            self.position.revision += 1
         return delivered
 
     async def _snapshot(self, broker_order_id: str, cache: dict[str, OrderSnapshot]) -> OrderSnapshot:
