@@ -119,7 +119,8 @@ class AlpacaTradeStream:
         ping = self.config.stream_ping_interval
         async with self._connector(self.url, ping_interval=ping, ping_timeout=ping * 2, max_queue=1024,
                                    open_timeout=HANDSHAKE_TIMEOUT, logger=_WS_LOG) as ws:
-            pending = await asyncio.wait_for(self._handshake(ws), HANDSHAKE_TIMEOUT)
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):  # not wait_for: see the Tradier stream's reader
+                pending = await self._handshake(ws)
             gap_since, self.last_heard = self.last_heard, self._clock()
             if gap_since is not None:
                 self.reconnects += 1

@@ -115,7 +115,10 @@ class TradierEventStream:
 
     async def _messages(self, ws: ClientConnection) -> AsyncIterator[TradierAccountEvent]:
         while True:
-            frame = await asyncio.wait_for(ws.recv(), self.config.stream_idle_timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that arrives as the
+            # frame does, and this loop then runs on and its stopper waits forever (a test hung so).
+            async with asyncio.timeout(self.config.stream_idle_timeout):
+                frame = await ws.recv()
             received = self._clock()
             message = self._decode(frame)
             if message.get("event") == "order":

@@ -57,7 +57,8 @@ async def _lines(sim: SimulatorRuntime, conn: OandaConnection, backlog: list[dic
             yield _line(transaction)
         while True:
             try:
-                item = await asyncio.wait_for(conn.queue.get(), HEARTBEAT_SECONDS)
+                async with asyncio.timeout(HEARTBEAT_SECONDS):  # not wait_for, which can drop a cancellation
+                    item = await conn.queue.get()
             except TimeoutError:
                 yield _line({"type": "HEARTBEAT", "lastTransactionID": last_id, "time": ts(datetime.now(UTC))})
                 continue

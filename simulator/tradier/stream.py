@@ -53,7 +53,8 @@ def _heartbeat() -> dict[str, Any]:
 async def _sender(conn: TradierConnection) -> None:
     while True:
         try:
-            item = await asyncio.wait_for(conn.queue.get(), HEARTBEAT_SECONDS)
+            async with asyncio.timeout(HEARTBEAT_SECONDS):  # not wait_for, which can drop a cancellation
+                item = await conn.queue.get()
         except TimeoutError:
             item = _heartbeat() if conn.subscribed else None
             if item is None:
