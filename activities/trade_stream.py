@@ -107,8 +107,8 @@ class EventForwarder:
         position.revision += 1
 
 
-# The orders our database holds as open: broker order id -> (client order id, the quantity we know filled).
-OpenOrders = Callable[[], Awaitable[dict[str, tuple[str, Decimal]]]]
+# The orders our database holds as open: broker order id -> the quantity we hold filled.
+OpenOrders = Callable[[], Awaitable[dict[str, Decimal]]]
 
 
 class StreamRunner:
@@ -121,7 +121,7 @@ class StreamRunner:
         self.forwarder = forwarder
         self.request = request
         self.supervisor_id = supervisor_id
-        # The orders our database holds as open at this connection (broker order id -> (client id, filled)).
+        # The orders our database holds as open at this connection (broker order id -> quantity filled).
         self.known_open = known_open
         self.clock = clock
         self._reported = -1
@@ -269,7 +269,7 @@ class StreamRunner:
         # orders our database holds as open are asked about too, so no cancel or expiry is left unheard.
         candidates: dict[str, Decimal | None] = dict.fromkeys(self.position.working_orders)  # filled: unknown
         if self.known_open is not None:
-            candidates.update({b: filled for b, (_, filled) in (await self.known_open()).items()})
+            candidates.update(await self.known_open())
         drifted, self._drifted = self._drifted, {}
         for count, (broker_order_id, ours) in enumerate(candidates.items()):
             if count % 200 == 199:

@@ -69,8 +69,8 @@ class OrderExecutionRepository(Protocol):
 
     async def list_by_status(self, statuses: Sequence[OrderStatus], limit: int = 100) -> Sequence[Order]: ...
 
-    async def open_at_connection(self, connection_id: str) -> dict[str, tuple[str, Decimal]]:
-        """The orders sent to a connection and not ended: broker order id -> (client order id, filled quantity)."""
+    async def open_at_connection(self, connection_id: str) -> dict[str, Decimal]:
+        """The orders sent to a connection and not ended: broker order id -> the quantity we hold filled."""
         ...
 
 

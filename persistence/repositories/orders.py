@@ -10,6 +10,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from domain.broker_integration import Order, OrderStatus
+from domain.broker_integration.order_state import OPEN_STATUSES
 from persistence.tables import OrderRow
 
 from ._base import SqlRepository, table_of, upsert_statement
@@ -57,9 +58,6 @@ def order_save(order: Order) -> tuple[Any, dict[str, Any]]:
     return upsert_statement(_ORDERS, values, "client_order_id", touch=False, where=_NOT_STALE), values
 
 
-_SENT_NOT_ENDED = [s for s in OrderStatus if not s.is_terminal and s is not OrderStatus.INITIALIZED]
-
-
 def _order(aggregate: dict[str, Any]) -> Order:
     return Order.model_validate(aggregate)
 
@@ -99,17 +97,17 @@ class SqlOrderExecutionRepository(SqlRepository):
             rows = (await session.execute(query)).scalars().all()
         return [_order(aggregate) for aggregate in rows]
 
-    async def open_at_connection(self, connection_id: str) -> dict[str, tuple[str, Decimal]]:
-        """The orders sent to a connection and not ended: broker order id -> (client order id, filled quantity).
+    async def open_at_connection(self, connection_id: str) -> dict[str, Decimal]:
+        """The orders sent to a connection and not ended: broker order id -> the quantity we hold filled.
 
-        Three columns, not the aggregates: the stream's periodic reconcile asks for every open order.
+        Two columns, not the aggregates: the stream's periodic reconcile asks for every open order.
         """
-        query = select(_ORDERS.c.broker_order_id, _ORDERS.c.client_order_id, _ORDERS.c.filled_quantity).where(
+        query = select(_ORDERS.c.broker_order_id, _ORDERS.c.filled_quantity).where(
             _ORDERS.c.connection_id == connection_id, _ORDERS.c.broker_order_id.is_not(None),
-            _ORDERS.c.status.in_([s.value for s in _SENT_NOT_ENDED]))
+            _ORDERS.c.status.in_([s.value for s in OPEN_STATUSES]))
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-        return {broker_order_id: (client_order_id, filled) for broker_order_id, client_order_id, filled in rows}
+        return {broker_order_id: filled for broker_order_id, filled in rows}
 
     async def _one(self, condition: Any) -> Order | None:
         async with self._sessions() as session:

@@ -180,10 +180,9 @@ async def test_a_reconcile_pass_finds_the_fills_of_an_order_no_event_told_of(
     await sim.admin.set_price(broker.sim_symbol, "179", volatility="0")
     await sim.admin.advance(1)
     await eventually(lambda: _filled(gateway, filled.broker_order_id))
-    ours = {filled.broker_order_id: ("contract-pass-1", Decimal(0)), waiting.broker_order_id: ("contract-pass-2",
-                                                                                                Decimal(0))}
+    ours = {filled.broker_order_id: Decimal(0), waiting.broker_order_id: Decimal(0)}
 
-    async def known_open() -> dict[str, tuple[str, Decimal]]:
+    async def known_open() -> dict[str, Decimal]:
         return ours
 
     forwarded = _Forwarded(StreamPosition(revision=1))

@@ -200,8 +200,8 @@ async def test_open_at_connection_names_the_sent_unended_orders_of_that_connecti
     elsewhere.accept("brk-4", T0)
     for order in (never_sent, partly, waiting, ended, elsewhere):
         await repositories.orders.save(order)
-    assert await repositories.orders.open_at_connection("alpaca-paper") == {"brk-1": ("ord-1", Decimal("3.5"))}
-    assert await repositories.orders.open_at_connection("tradier-sandbox") == {"brk-4": ("ord-4", Decimal(0))}
+    assert await repositories.orders.open_at_connection("alpaca-paper") == {"brk-1": Decimal("3.5")}
+    assert await repositories.orders.open_at_connection("tradier-sandbox") == {"brk-4": Decimal(0)}
     assert await repositories.orders.open_at_connection("nobody") == {}
 
 

@@ -54,8 +54,8 @@ async def test_an_order_the_position_never_saw_is_reconciled_from_the_database()
     position = StreamPosition(last_event_at=T0, revision=3)  # knows none of them
     forwarder = Forwarder(position)
 
-    async def known_open() -> dict[str, tuple[str, Decimal]]:
-        return {"B1": ("c1", Decimal(0)), "B2": ("c2", Decimal(0))}  # B3 is closed in our database
+    async def known_open() -> dict[str, Decimal]:
+        return {"B1": Decimal(0), "B2": Decimal(0)}  # B3 is closed in our database
 
     runner = StreamRunner(gateway, forwarder, StreamInput(connection_id="c"), None,  # type: ignore[arg-type]
                           known_open=known_open)
@@ -139,8 +139,8 @@ async def test_an_order_filled_further_than_our_database_knows_gets_its_fills_fr
     gateway = FillsGateway({"B1": done}, [other, lost])
     forwarder = Forwarder(StreamPosition(revision=2))
 
-    async def known_open() -> dict[str, tuple[str, Decimal]]:
-        return {"B1": ("c1", Decimal(0))}
+    async def known_open() -> dict[str, Decimal]:
+        return {"B1": Decimal(0)}
 
     runner = StreamRunner(gateway, forwarder, PERIODIC, None, known_open=known_open,  # type: ignore[arg-type]
                           clock=Clock(T0))
@@ -154,15 +154,15 @@ async def test_an_order_filled_further_than_our_database_knows_gets_its_fills_fr
 async def test_a_drift_that_resolves_before_the_next_pass_costs_no_question() -> None:
     moving = snapshot("B1", "c1", OrderStatus.PARTIALLY_FILLED).model_copy(update={"filled_quantity": Decimal(2)})
     gateway = FillsGateway({"B1": moving}, [fill("E1", "B1", "c1", T0, 2)])
-    ours = {"B1": ("c1", Decimal(0))}
+    ours = {"B1": Decimal(0)}
 
-    async def known_open() -> dict[str, tuple[str, Decimal]]:
+    async def known_open() -> dict[str, Decimal]:
         return ours
 
     runner = StreamRunner(gateway, Forwarder(StreamPosition(revision=2)), PERIODIC, None,  # type: ignore[arg-type]
                           known_open=known_open, clock=Clock(T0))
     await runner.reconcile()
-    ours["B1"] = ("c1", Decimal(2))  # the stream's event arrived and was stored
+    ours["B1"] = Decimal(2)  # the stream's event arrived and was stored
     gateway.orders["B1"] = moving.model_copy(update={"filled_quantity": Decimal(3)})
     await runner.reconcile()  # a new drift (3 > 2), not the one seen before: asked about next pass only
     assert gateway.asked_since == []
@@ -229,8 +229,8 @@ async def test_a_pass_over_thousands_of_open_orders_asks_the_broker_nothing_per_
 
     gateway.get_order = get_order  # type: ignore[method-assign]
 
-    async def known_open() -> dict[str, tuple[str, Decimal]]:
-        return {b: (o.client_order_id, Decimal(0)) for b, o in orders.items()}
+    async def known_open() -> dict[str, Decimal]:
+        return dict.fromkeys(orders, Decimal(0))
 
     runner = StreamRunner(gateway, Forwarder(StreamPosition(revision=2)), PERIODIC, None,  # type: ignore[arg-type]
                           known_open=known_open, clock=Clock(T0))

@@ -26,6 +26,7 @@ from domain.broker_integration import (
     SessionInfo,
     TradeEvent,
 )
+from domain.broker_integration.order_state import OPEN_STATUSES
 
 
 class FakeClock:
@@ -79,10 +80,9 @@ class FakeOrders:
     async def list_by_status(self, statuses: Sequence[OrderStatus], limit: int = 100) -> Sequence[Order]:
         return [o for o in self.items.values() if o.status in statuses][:limit]
 
-    async def open_at_connection(self, connection_id: str) -> dict[str, tuple[str, Decimal]]:
-        return {o.broker_order_id: (o.client_order_id, o.filled_quantity) for o in self.items.values()
-                if o.broker_order_id and o.order.connection_id == connection_id and not o.status.is_terminal
-                and o.status is not OrderStatus.INITIALIZED}
+    async def open_at_connection(self, connection_id: str) -> dict[str, Decimal]:
+        return {o.broker_order_id: o.filled_quantity for o in self.items.values()
+                if o.broker_order_id and o.order.connection_id == connection_id and o.status in OPEN_STATUSES}
 
 
 class FakeExecutions:
