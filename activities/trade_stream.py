@@ -144,12 +144,9 @@ class StreamRunner:
         consumer = asyncio.create_task(self._consume())
         try:
             await self._watch(consumer)
-        except asyncio.CancelledError:
-            await self._report()
-            raise
-        except Exception:
+        except BaseException:  # cancelled or failed: the supervisor keeps what it forwarded and reconciled
             with contextlib.suppress(Exception):
-                await self._report()  # what it forwarded and reconciled before failing
+                await self._report()
             raise
         finally:
             for task in (consumer, self._periodic):
