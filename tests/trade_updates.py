@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from activities.connection_models import StreamPosition
 from domain.broker_integration import BrokerGateway, TradeEvent
 
-__all__ = ["Collector", "eventually"]
+__all__ = ["Collector", "RecordingForwarder", "eventually"]
 
 
 class Collector:
@@ -29,6 +30,23 @@ class Collector:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class RecordingForwarder:
+    """Stands in for `EventForwarder` in a `StreamRunner`: records what it is given to forward, each execution once
+    (what it forwarded already is skipped, as the real forwarder does)."""
+
+    def __init__(self, position: StreamPosition) -> None:
+        self.position = position
+        self.events: list[TradeEvent] = []
+
+    async def forward(self, event: TradeEvent) -> None:
+        if event.execution is not None:
+            if self.position.seen(event.execution.execution_id):
+                return
+            self.position.remember(event.execution.execution_id)
+        self.events.append(event)
+        self.position.forwarded += 1
 
 
 async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0) -> None:

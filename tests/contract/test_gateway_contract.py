@@ -17,13 +17,12 @@ from domain.broker_integration import (
     ExecutionParameters,
     OrderAmendment,
     OrderStatus,
-    TradeEvent,
     TradeEventKind,
 )
 from domain.broker_integration.rules.validation import capability_problems
 from simulator.testing import SimulatorHandle
 from tests.contract.conftest import BrokerUnderTest, accepted_submissions
-from tests.trade_updates import Collector, eventually
+from tests.trade_updates import Collector, RecordingForwarder, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -154,22 +153,6 @@ async def test_fills_missed_while_the_stream_was_down_are_recovered(
     assert (await gateway.get_order(placed.broker_order_id)).status is OrderStatus.FILLED
 
 
-class _Forwarded:
-    """What a reconcile pass forwards, skipping what it forwarded already (as `EventForwarder` does)."""
-
-    def __init__(self, position: StreamPosition) -> None:
-        self.position = position
-        self.events: list[TradeEvent] = []
-
-    async def forward(self, event: TradeEvent) -> None:
-        if event.execution is not None:
-            if self.position.seen(event.execution.execution_id):
-                return
-            self.position.remember(event.execution.execution_id)
-        self.events.append(event)
-        self.position.forwarded += 1
-
-
 async def test_a_reconcile_pass_finds_the_fills_of_an_order_no_event_told_of(
         sim: SimulatorHandle, broker: BrokerUnderTest, gateway: BrokerGateway) -> None:
     # The connection's periodic pass (activities/trade_stream.py) with nothing but this adapter and the order
@@ -185,7 +168,7 @@ async def test_a_reconcile_pass_finds_the_fills_of_an_order_no_event_told_of(
     async def known_open() -> dict[str, Decimal]:
         return ours
 
-    forwarded = _Forwarded(StreamPosition(revision=1))
+    forwarded = RecordingForwarder(StreamPosition(revision=1))
     runner = StreamRunner(gateway, forwarded,  # type: ignore[arg-type]
                           StreamInput(connection_id="contract", reconcile_every_seconds=60), None,
                           known_open=known_open)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from activities.connection_models import StreamInput, StreamPosition
 from activities.trade_stream import EventForwarder, StreamRunner
 from domain.broker_integration import ExecutionReport, OrderSnapshot, OrderStatus, TradeEvent, TradeEventKind
+from tests.trade_updates import RecordingForwarder
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -30,18 +31,6 @@ class Gateway:
         return []
 
 
-class Forwarder:
-    def __init__(self, position: StreamPosition) -> None:
-        self.position = position
-        self.events: list[TradeEvent] = []
-
-    async def forward(self, event: TradeEvent) -> None:
-        if event.execution is not None and self.position.seen(event.execution.execution_id):
-            return  # as the real forwarder: what it forwarded already is skipped
-        self.events.append(event)
-        self.position.forwarded += 1
-
-
 def snapshot(bid: str, cid: str, status: OrderStatus) -> OrderSnapshot:
     return OrderSnapshot(broker_order_id=bid, client_order_id=cid, status=status, symbol="AAPL",
                          quantity=Decimal(5), submitted_at=T0, updated_at=T0)
@@ -52,7 +41,7 @@ async def test_an_order_the_position_never_saw_is_reconciled_from_the_database()
                        "B2": snapshot("B2", "c2", OrderStatus.ACCEPTED),
                        "B3": snapshot("B3", "c3", OrderStatus.CANCELED)})
     position = StreamPosition(last_event_at=T0, revision=3)  # knows none of them
-    forwarder = Forwarder(position)
+    forwarder = RecordingForwarder(position)
 
     async def known_open() -> dict[str, Decimal]:
         return {"B1": Decimal(0), "B2": Decimal(0)}  # B3 is closed in our database
@@ -66,7 +55,7 @@ async def test_an_order_the_position_never_saw_is_reconciled_from_the_database()
 
 async def test_without_the_database_only_the_positions_orders_are_reconciled() -> None:
     gateway = Gateway({"B1": snapshot("B1", "c1", OrderStatus.CANCELED)})
-    forwarder = Forwarder(StreamPosition(last_event_at=T0, revision=3))
+    forwarder = RecordingForwarder(StreamPosition(last_event_at=T0, revision=3))
     runner = StreamRunner(gateway, forwarder, StreamInput(connection_id="c"), None)  # type: ignore[arg-type]
     await runner.reconcile()
     assert forwarder.events == []
@@ -110,7 +99,7 @@ async def test_a_pass_asks_for_the_fills_since_the_last_event_in_the_brokers_tim
     gateway = FillsGateway({}, [])
     position = StreamPosition(last_event_at=T0 - timedelta(hours=5), reconciled_at=T0, revision=9)
     clock = Clock(datetime(2030, 1, 1, tzinfo=UTC))
-    runner = StreamRunner(gateway, Forwarder(position), PERIODIC, None, clock=clock)  # type: ignore[arg-type]
+    runner = StreamRunner(gateway, RecordingForwarder(position), PERIODIC, None, clock=clock)  # type: ignore[arg-type]
     await runner.reconcile()
     assert gateway.asked_since == [T0 - timedelta(hours=5, seconds=30)]
     assert position.reconciled_at == clock.at  # when the pass began, by our clock: the next is due from here
@@ -122,7 +111,7 @@ async def test_a_fill_the_stream_lost_is_forwarded_by_the_next_pass_and_a_seen_o
     seen = fill("E1", "B1", "c1", T0 + timedelta(seconds=10), 1)
     gateway = FillsGateway({"B1": working}, [seen, lost])
     position = StreamPosition(last_event_at=T0 + timedelta(seconds=10), recent_execution_ids=["E1"], revision=4)
-    forwarder = Forwarder(position)
+    forwarder = RecordingForwarder(position)
     runner = StreamRunner(gateway, forwarder, PERIODIC, None, clock=Clock(T0))  # type: ignore[arg-type]
     assert await runner.reconcile() == 1
     (event,) = forwarder.events
@@ -137,7 +126,7 @@ async def test_an_order_filled_further_than_our_database_knows_gets_its_fills_fr
     other = fill("E9", "B9", "c9", T0 + timedelta(seconds=5), 1)  # another order's fill: not this one's
     lost = fill("E1", "B1", "c1", T0 + timedelta(seconds=20), 5)
     gateway = FillsGateway({"B1": done}, [other, lost])
-    forwarder = Forwarder(StreamPosition(revision=2))
+    forwarder = RecordingForwarder(StreamPosition(revision=2))
 
     async def known_open() -> dict[str, Decimal]:
         return {"B1": Decimal(0)}
@@ -159,7 +148,7 @@ async def test_a_drift_that_resolves_before_the_next_pass_costs_no_question() ->
     async def known_open() -> dict[str, Decimal]:
         return ours
 
-    runner = StreamRunner(gateway, Forwarder(StreamPosition(revision=2)), PERIODIC, None,  # type: ignore[arg-type]
+    runner = StreamRunner(gateway, RecordingForwarder(StreamPosition(revision=2)), PERIODIC, None,  # type: ignore[arg-type]
                           known_open=known_open, clock=Clock(T0))
     await runner.reconcile()
     ours["B1"] = Decimal(2)  # the stream's event arrived and was stored
@@ -172,7 +161,7 @@ async def test_a_pass_starts_when_due_beside_the_stream_and_a_failed_one_is_retr
     gateway = FillsGateway({}, [])
     clock = Clock(T0)
     position = StreamPosition(last_event_at=T0, reconciled_at=T0, revision=1)
-    runner = StreamRunner(gateway, Forwarder(position), PERIODIC, None, clock=clock)  # type: ignore[arg-type]
+    runner = StreamRunner(gateway, RecordingForwarder(position), PERIODIC, None, clock=clock)  # type: ignore[arg-type]
     runner._reconcile_when_due()
     assert runner._periodic is None  # not due yet
     clock.at = T0 + timedelta(seconds=60)
@@ -191,7 +180,7 @@ async def test_a_pass_starts_when_due_beside_the_stream_and_a_failed_one_is_retr
 
 
 async def test_without_an_interval_there_is_no_periodic_pass() -> None:
-    runner = StreamRunner(FillsGateway({}, []), Forwarder(StreamPosition(revision=1)),  # type: ignore[arg-type]
+    runner = StreamRunner(FillsGateway({}, []), RecordingForwarder(StreamPosition(revision=1)),  # type: ignore[arg-type]
                           StreamInput(connection_id="c"), None, clock=Clock(T0 + timedelta(days=1)))
     runner._reconcile_when_due()
     assert runner._periodic is None
@@ -232,7 +221,7 @@ async def test_a_pass_over_thousands_of_open_orders_asks_the_broker_nothing_per_
     async def known_open() -> dict[str, Decimal]:
         return dict.fromkeys(orders, Decimal(0))
 
-    runner = StreamRunner(gateway, Forwarder(StreamPosition(revision=2)), PERIODIC, None,  # type: ignore[arg-type]
+    runner = StreamRunner(gateway, RecordingForwarder(StreamPosition(revision=2)), PERIODIC, None,  # type: ignore[arg-type]
                           known_open=known_open, clock=Clock(T0))
     assert await runner.reconcile() == 0  # heartbeats along the way are skipped outside an activity
     assert asked == []
