@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 TRADE_EVENT_SIGNAL = "trade_event"
 POSITION_SIGNAL = "stream_position"
 _REPLACEMENT = re.compile(r"~r[0-9a-zA-Z]+$")
+# What an order workflow learns from its own submission (the submit activity's answer, or its lookup by client
+# order id on a retry) before it reads any event: signalled, such an event only cost the order a workflow task
+# that changed nothing (issue 10). An execution always goes.
+_ACKNOWLEDGEMENTS = frozenset({TradeEventKind.NEW, TradeEventKind.ACCEPTED, TradeEventKind.PENDING_NEW})
 _GAP_OUTCOMES = {OrderStatus.CANCELED: TradeEventKind.CANCELED, OrderStatus.EXPIRED: TradeEventKind.EXPIRED,
                  OrderStatus.REJECTED: TradeEventKind.REJECTED}
 
@@ -61,7 +65,9 @@ def resume_position(given: StreamPosition, heartbeat_details: Sequence[Any]) -> 
 
 
 class EventForwarder:
-    """Signals events to order workflows, each execution once, and moves the position."""
+    """Signals events to order workflows, each execution once, and moves the position. An acknowledgement
+    (`NEW`, `ACCEPTED`, `PENDING_NEW` with no execution) moves the position only: the order workflow has it
+    from its own submission."""
 
     def __init__(self, client: Client, position: StreamPosition,
                  late_fills: Callable[[ExecutionReport], Awaitable[None]] | None = None) -> None:
@@ -82,6 +88,9 @@ class EventForwarder:
         if execution is not None and self.position.seen(execution.execution_id):
             return
         client_order_id = root_client_order_id(event.order.client_order_id)
+        if event.kind in _ACKNOWLEDGEMENTS and execution is None:
+            self._advance(event, client_order_id)  # followed as working all the same
+            return
         handle = self.client.get_workflow_handle(order_workflow_id(client_order_id))
         try:
             await handle.signal(TRADE_EVENT_SIGNAL, event)

@@ -225,3 +225,35 @@ async def test_a_pass_over_thousands_of_open_orders_asks_the_broker_nothing_per_
                           known_open=known_open, clock=Clock(T0))
     assert await runner.reconcile() == 0  # heartbeats along the way are skipped outside an activity
     assert asked == []
+
+
+async def test_an_acknowledgement_moves_the_position_without_a_signal_and_a_fill_is_signalled() -> None:
+    """The order workflow has its acknowledgement from its own submission: a signal of it would only cost the
+    order a workflow task that changes nothing. The order is followed as working all the same."""
+    signals: list[tuple[str, str]] = []
+
+    class Handle:
+        def __init__(self, workflow_id: str) -> None:
+            self.workflow_id = workflow_id
+
+        async def signal(self, name: str, event: TradeEvent) -> None:
+            signals.append((self.workflow_id, str(event.kind)))
+
+    class FakeClient:
+        def get_workflow_handle(self, workflow_id: str) -> Handle:
+            return Handle(workflow_id)
+
+    position = StreamPosition()
+    forwarder = EventForwarder(FakeClient(), position)  # type: ignore[arg-type]
+    working = snapshot("B1", "c1", OrderStatus.ACCEPTED)
+    for kind in (TradeEventKind.PENDING_NEW, TradeEventKind.ACCEPTED, TradeEventKind.NEW):
+        await forwarder.forward(TradeEvent(kind=kind, order=working, occurred_at=T0))
+    assert signals == []
+    assert position.working_orders == {"B1": "c1"} and position.last_event_at == T0 and position.revision == 3
+    later = T0 + timedelta(seconds=1)
+    await forwarder.forward(TradeEvent(kind=TradeEventKind.FILL, order=snapshot("B1", "c1", OrderStatus.FILLED),
+                                       occurred_at=later, execution=fill("E1", "B1", "c1", later, 5)))
+    await forwarder.forward(TradeEvent(kind=TradeEventKind.CANCELED, order=snapshot("B2", "c2", OrderStatus.CANCELED),
+                                       occurred_at=later))
+    assert signals == [("order-c1", "FILL"), ("order-c2", "CANCELED")]
+    assert position.forwarded == 2 and position.working_orders == {}
