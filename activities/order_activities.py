@@ -232,8 +232,9 @@ class OrderActivities:
         if problems:
             return PreTradeResult(ok=False, reason="; ".join(map(str, problems)), problems=[str(p) for p in problems])
         try:
-            account = await gateway.get_account(order.account_id)
-            reference = await gateway.latest_price(order.symbol)
+            # Independent reads, asked at once: the check waits for the slower, not for both in turn.
+            account, reference = await asyncio.gather(gateway.get_account(order.account_id),
+                                                      gateway.latest_price(order.symbol))
         except BrokerError as exc:
             raise self._broker_failure(order.connection_id, exc) from exc
         price, fees = _price_and_fees(gateway, order, reference)

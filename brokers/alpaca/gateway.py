@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -260,8 +261,9 @@ class AlpacaGateway:
         """GET /v2/account and /v2/positions; the snapshot is dated when it was asked for."""
         session = await self._pool.get(account_number)
         asked_at = datetime.now(UTC)
-        wire = validated(AlpacaAccount, await session.trading.send("GET", "/v2/account"), "GET /v2/account")
-        positions = await self._positions(session)
+        payload, positions = await asyncio.gather(session.trading.send("GET", "/v2/account"),
+                                                  self._positions(session))
+        wire = validated(AlpacaAccount, payload, "GET /v2/account")
         return parsing.broker_account(wire, positions, self.connection_id, asked_at)
 
     async def list_accounts(self) -> list[BrokerAccount]:
