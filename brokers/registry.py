@@ -16,9 +16,9 @@ from domain.broker_integration.value_objects import BrokerCapabilities, Connecti
 from .alpaca.config import AlpacaConfig, credentials_from_env
 from .alpaca.gateway import ALPACA_CAPABILITIES, AlpacaGateway
 from .alpaca.sessions import CredentialsSource
+from .ccxt.capabilities import CCXT_CAPABILITIES
 from .ccxt.config import ENV_EXCHANGE_ID, CcxtConfig
 from .ccxt.config import credentials_from_env as ccxt_credentials_from_env
-from .ccxt.gateway import CCXT_CAPABILITIES, CcxtGateway
 from .oanda.config import OandaConfig
 from .oanda.config import credentials_from_env as oanda_credentials_from_env
 from .oanda.gateway import OANDA_CAPABILITIES, OandaGateway
@@ -76,6 +76,8 @@ def _oanda(connection: BrokerConnection, credentials: CredentialsSource | None) 
 
 
 def _ccxt(connection: BrokerConnection, credentials: CredentialsSource | None) -> BrokerGateway:
+    from .ccxt.gateway import CcxtGateway  # ccxt itself is imported by the first ccxt connection only
+
     # The exchange is a ccxt id (CCXT_EXCHANGE_ID, default binance); the connection's base URL overrides its URLs.
     exchange = os.environ.get(ENV_EXCHANGE_ID, "").strip().lower() or CcxtConfig().exchange_id
     config = CcxtConfig(exchange_id=exchange, environment=connection.environment, base_url=connection.base_url)

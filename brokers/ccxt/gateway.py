@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 from domain.broker_integration.entities import BrokerAccount, Position
-from domain.broker_integration.enums import AssetClass, AuthMethod, OrderType, TimeInForce
 from domain.broker_integration.ports import OrderAmendment, OrderSnapshot, SessionInfo, TradeEvent, is_transient
 from domain.broker_integration.value_objects import (
     BrokerCapabilities,
@@ -29,6 +28,7 @@ from domain.broker_integration.value_objects import (
 )
 
 from . import parsing
+from .capabilities import BROKER_NAME, CCXT_CAPABILITIES
 from .client import CcxtClient
 from .config import CcxtConfig
 from .errors import (
@@ -46,24 +46,6 @@ __all__ = ["BROKER_NAME", "CCXT_CAPABILITIES", "CcxtGateway", "CredentialsSource
 
 log = logging.getLogger(__name__)
 
-BROKER_NAME = "ccxt"
-CCXT_CAPABILITIES = BrokerCapabilities(
-    broker=BROKER_NAME,
-    order_types=frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT}),
-    time_in_force=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),
-    asset_classes=frozenset({AssetClass.CRYPTO}),
-    auth_methods=frozenset({AuthMethod.API_KEY}),
-    supports_fractional=True,
-    supports_extended_hours=False,
-    supports_short=False,
-    supports_replace=False,
-    supports_replace_quantity=False,
-    supports_trail_percent=False,
-    # Ticks differ per market; the adapter checks each market's own tick before sending.
-    tick_size=Decimal("0.00000001"),
-    sub_penny_tick=Decimal("0.00000001"),
-    sub_penny_threshold=Decimal("0"),
-)
 CredentialsSource = Callable[[str], Awaitable[ConnectionCredentials | None]]
 MAX_WORKING = 8192
 
