@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Annotated, Any, NoReturn
 
@@ -136,18 +138,23 @@ def codec_server(
 
 def main() -> None:
     """Run the ``brokerflow`` command line (console-script entry point)."""
-    _mount_subapps()
+    _mount_subapps(sys.argv[1:])
     try:
         app()
     except SystemExit as exc:
         exit_process(exc.code)
 
 
-def _mount_subapps() -> None:
-    """Mount the optional command groups that are installed."""
+def _mount_subapps(args: Sequence[str] | None = None) -> None:
+    """Mount the optional command groups that are installed: only the one `args` name (each group imports its own
+    clients: `brokerflow account list` need not load the order workflows, nor `brokerflow dev up` any group),
+    and all of them for the top-level help or a command nobody knows (its error lists them)."""
     mounted = {group.name for group in app.registered_groups}
+    named = next((arg for arg in args or () if not arg.startswith("-")), None)
+    own = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands if c.callback} | mounted
+    wanted = {named} if named in dict(_SUBAPPS) else set() if named in own else dict(_SUBAPPS).keys()
     for name, module_name in _SUBAPPS:
-        if name in mounted:
+        if name in mounted or name not in wanted:
             continue
         try:
             module = importlib.import_module(module_name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -200,6 +202,24 @@ def test_main_mounts_order_and_connection_once() -> None:
     assert names.count("order") == 1 and names.count("connection") == 1
     code, out = invoke(cli.app, "order", "--help")
     assert code == 0 and all(c in out for c in ("submit", "cancel", "amend", "status", "list", "watch"))
+
+
+def test_a_command_loads_only_its_own_group_and_no_ccxt() -> None:
+    """`brokerflow dev ...` mounts no command group, `brokerflow account ...` only its own, the top-level help and
+    an unknown command all of them; none of them imports ccxt (over a second), which only a ccxt connection needs."""
+    probe = ("import sys; from starter import cli; cli._mount_subapps(sys.argv[1:]); "
+             "print(','.join(sorted(g.name or '' for g in cli.app.registered_groups)), 'ccxt' in sys.modules)")
+    root = Path(__file__).resolve().parents[2]
+
+    def loaded(*args: str) -> str:
+        return subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True,
+                              cwd=root, timeout=60).stdout.strip()
+
+    everything = "account,alerts,connection,dev,metrics,order False"
+    assert loaded("dev", "up") == "dev False"
+    assert loaded("account", "list", "--json") == "account,dev False"
+    assert loaded("--help") == everything
+    assert loaded("nosuch") == everything
 
 
 def test_exit_without_a_temporal_client_is_a_normal_exit() -> None:
