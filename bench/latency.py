@@ -27,7 +27,7 @@ from workflows.order_workflow import order_workflow_id
 
 from .baseline import BaselineInput, BaselineWorkflow
 from .stack import DIRECT, STREAMED, BenchStack, CpuMeter
-from .stats import Ratio, Summary, percentile, ratio, ratio_rows, summarize
+from .stats import Ratio, Summary, cpu_ratio, percentile, ratio, ratio_rows, summarize
 
 __all__ = ["ActivityProfile", "LatencyResult", "Variant", "run_latency"]
 
@@ -96,6 +96,10 @@ class LatencyResult:
                                         "variants": {k: v.as_dict() for k, v in variants.items()},
                                         "ours_vs_baseline": [r.as_dict() for r in self.temporal_ratios(level)],
                                         "ours_vs_direct": [r.as_dict() for r in self.durability_ratios(level)],
+                                        # What the CPU per order allows ours/baseline to reach on shared cores.
+                                        "cpu_ratio_ours_vs_baseline": cpu_ratio(
+                                            variants["ours"].cpu_ms_per_order(),
+                                            variants["baseline"].cpu_ms_per_order()),
                                         "activity_p50_ms": self.activity_ms.get(level, {})}
                            for level, variants in self.levels.items()}}
 

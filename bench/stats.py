@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["Ratio", "Summary", "percentile", "ratio", "ratio_rows", "summarize"]
+__all__ = ["Ratio", "Summary", "cpu_ratio", "percentile", "ratio", "ratio_rows", "summarize"]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -83,3 +83,10 @@ def ratio_rows(ours: dict[str, Summary], reference: dict[str, Summary], *, stat:
         mine, theirs = getattr(ours[name], stat), getattr(reference[name], stat)
         rows.append(Ratio(f"{name} {stat}", mine, theirs, ratio(mine, theirs), target))
     return rows
+
+
+def cpu_ratio(ours: dict[str, float], reference: dict[str, float]) -> float | None:
+    """The throughput ratio ours/reference that the CPU per order allows when every process of the stack shares
+    the same cores and all of them are busy: the reference's CPU per order (all processes) over ours. None when
+    either side has no figure."""
+    return ratio(sum(reference.values()) if reference else None, sum(ours.values()) if ours else None)

@@ -6,7 +6,7 @@ import pytest
 
 from bench.cli import SECTIONS, parse_args
 from bench.profile import summarize_collapsed
-from bench.stats import Ratio, percentile, ratio, ratio_rows, summarize
+from bench.stats import Ratio, cpu_ratio, percentile, ratio, ratio_rows, summarize
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -62,3 +62,10 @@ def test_sections_and_defaults() -> None:
     args = parse_args([])
     assert args.sections == list(SECTIONS) and args.orders > 0 and args.resting == 200
     assert parse_args(["--section", "history", "--section", "fill"]).sections == ["history", "fill"]
+
+
+def test_the_cpu_ratio_is_the_reference_total_over_ours() -> None:
+    ours = {"worker": 133.0, "temporal server": 82.0, "postgresql": 18.7, "simulator": 9.3}
+    baseline = {"worker": 44.0, "temporal server": 61.8, "postgresql": 0.0, "simulator": 0.0}
+    assert cpu_ratio(ours, baseline) == pytest.approx(105.8 / 243.0)
+    assert cpu_ratio({}, baseline) is None and cpu_ratio(ours, {}) is None
