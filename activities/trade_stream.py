@@ -257,15 +257,24 @@ class StreamRunner:
         await self.forwarder.forward(TradeEvent(kind=kind, order=snapshot, occurred_at=report.executed_at,
                                                 execution=report, sequence=f"reconcile:{report.execution_id}"))
 
-    async def _reconcile_order_fills(self, snapshot: OrderSnapshot, cache: dict[str, OrderSnapshot]) -> None:
-        """The broker has filled more of this order than our database holds: its fills since it was sent."""
-        if snapshot.submitted_at is None:
-            log.warning("order %s: filled %s at the broker, but no submission time to ask fills from",
-                        snapshot.client_order_id, snapshot.filled_quantity)
+    async def _reconcile_order_fills(self, lost: list[OrderSnapshot], cache: dict[str, OrderSnapshot]) -> None:
+        """The broker has filled these orders further than our database holds: their fills since the earliest
+        of them was sent, asked for once for all of them (a recovery with a hundred such orders must not spend
+        a hundred of the broker's requests)."""
+        dated: list[OrderSnapshot] = []
+        for snapshot in lost:
+            if snapshot.submitted_at is None:
+                log.warning("order %s: filled %s at the broker, but no submission time to ask fills from",
+                            snapshot.client_order_id, snapshot.filled_quantity)
+            else:
+                dated.append(snapshot)
+        if not dated:
             return
+        wanted = {s.broker_order_id for s in dated}
         margin = timedelta(seconds=self.request.reconcile_margin_seconds)
-        for report in await self.gateway.executions_since(snapshot.submitted_at - margin):
-            if report.broker_order_id == snapshot.broker_order_id:
+        since = min(s.submitted_at for s in dated if s.submitted_at is not None) - margin
+        for report in await self.gateway.executions_since(since):
+            if report.broker_order_id in wanted:
                 await self._forward_fill(report, cache)
 
     async def _reconcile_outcomes(self, cache: dict[str, OrderSnapshot]) -> None:
@@ -277,6 +286,7 @@ class StreamRunner:
         if self.known_open is not None:
             candidates.update(await self.known_open())
         drifted, self._drifted = self._drifted, {}
+        lost: list[OrderSnapshot] = []
         for count, (broker_order_id, ours) in enumerate(candidates.items()):
             if count % 200 == 199:
                 self._beat()  # a resume after a long gap asks about thousands of orders before the stream starts
@@ -286,9 +296,13 @@ class StreamRunner:
                 # Filled further than our database knows. A fill on its way looks the same for a moment, so
                 # only a drift the last pass saw too (whatever the clocks say) counts as lost fills.
                 if drifted.get(broker_order_id) == snapshot.filled_quantity:
-                    await self._reconcile_order_fills(snapshot, cache)
+                    lost.append(snapshot)
                 else:
                     self._drifted[broker_order_id] = snapshot.filled_quantity
+        # The fills first: an order canceled after them is told of the cancel once it holds them.
+        await self._reconcile_order_fills(lost, cache)
+        for broker_order_id in candidates:
+            snapshot = cache[broker_order_id]
             if broker_order_id in listed:
                 continue
             kind = _GAP_OUTCOMES.get(snapshot.status)

@@ -257,3 +257,31 @@ async def test_an_acknowledgement_moves_the_position_without_a_signal_and_a_fill
                                        occurred_at=later))
     assert signals == [("order-c1", "FILL"), ("order-c2", "CANCELED")]
     assert position.forwarded == 2 and position.working_orders == {}
+
+
+async def test_orders_filled_further_than_our_database_cost_one_question_and_their_fills_come_before_a_cancel(
+        ) -> None:
+    # Two orders drifted (one of them canceled since, after its fill), a third is another order's: one
+    # `executions_since` from the earlier submission serves both, and the canceled one hears of its fill first.
+    later = T0 + timedelta(minutes=5)
+    first = snapshot("B1", "c1", OrderStatus.FILLED).model_copy(update={"filled_quantity": Decimal(5)})
+    second = snapshot("B2", "c2", OrderStatus.CANCELED).model_copy(
+        update={"filled_quantity": Decimal(2), "submitted_at": later, "updated_at": later + timedelta(seconds=9)})
+    fills = [fill("E1", "B1", "c1", T0 + timedelta(seconds=20), 5), fill("E2", "B2", "c2", later, 2),
+             fill("E3", "B3", "c3", later, 1)]
+    gateway = FillsGateway({"B1": first, "B2": second}, fills)
+    forwarder = RecordingForwarder(StreamPosition(revision=2))
+
+    async def known_open() -> dict[str, Decimal]:
+        return {"B1": Decimal(0), "B2": Decimal(0)}
+
+    runner = StreamRunner(gateway, forwarder, PERIODIC, None, known_open=known_open,  # type: ignore[arg-type]
+                          clock=Clock(T0))
+    await runner.reconcile()  # the first sight of a drift: maybe a fill on its way, asked about next pass
+    assert [(e.kind, e.order.broker_order_id) for e in forwarder.events] == [(TradeEventKind.CANCELED, "B2")]
+    forwarder.events.clear()
+    await runner.reconcile()
+    assert gateway.asked_since == [T0 - timedelta(seconds=30)]  # once, from the earlier submission
+    assert [(e.kind, e.execution.execution_id if e.execution else e.order.broker_order_id)
+            for e in forwarder.events] == [(TradeEventKind.FILL, "E1"), (TradeEventKind.PARTIAL_FILL, "E2"),
+                                           (TradeEventKind.CANCELED, "B2")]
