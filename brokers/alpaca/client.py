@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from brokers.tls import tls_context
 from domain.broker_integration.value_objects import ConnectionCredentials
 
 from .config import AlpacaConfig
@@ -140,7 +141,7 @@ class AlpacaClient:
         self._blocked_until = 0.0
         timeout = httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout)
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), auth=auth, transport=transport,
-                                       timeout=timeout, follow_redirects=False,
+                                       verify=tls_context(), timeout=timeout, follow_redirects=False,
                                        headers={"User-Agent": self.config.user_agent})
 
     async def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,

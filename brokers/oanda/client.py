@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from brokers.tls import tls_context
+
 from .config import OandaConfig
 from .errors import (
     OandaAmbiguousOutcomeError,
@@ -111,10 +113,11 @@ class OandaClient:
                    "Content-Type": "application/json"}
         timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
         self._http = httpx.AsyncClient(base_url=config.api_url, auth=auth, transport=transport, timeout=timeout,
-                                       follow_redirects=False, headers=headers)
+                                       verify=tls_context(), follow_redirects=False, headers=headers)
         stream_timeout = httpx.Timeout(config.stream_idle_timeout, connect=config.connect_timeout)
         self._stream = httpx.AsyncClient(base_url=config.streaming_url, auth=auth, transport=transport,
-                                         timeout=stream_timeout, follow_redirects=False, headers=headers)
+                                         verify=tls_context(), timeout=stream_timeout, follow_redirects=False,
+                                         headers=headers)
 
     async def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                    body: Mapping[str, Any] | None = None) -> Any:

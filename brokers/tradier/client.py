@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from brokers.tls import tls_context
+
 from .config import TradierConfig
 from .errors import (
     TradierAmbiguousOutcomeError,
@@ -92,7 +94,7 @@ class TradierClient:
         self._blocked_until = 0.0
         timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
         self._http = httpx.AsyncClient(base_url=config.api_url, auth=auth, transport=transport, timeout=timeout,
-                                       follow_redirects=False,
+                                       verify=tls_context(), follow_redirects=False,
                                        headers={"User-Agent": config.user_agent, "Accept": "application/json"})
 
     async def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,

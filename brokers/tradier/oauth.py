@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from brokers.tls import tls_context
 from domain.broker_integration.entities import BrokerConnection
 from domain.broker_integration.value_objects import ConnectionCredentials
 
@@ -93,7 +94,7 @@ class TradierTokenRefresher:
         timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
         headers = {"Accept": "application/json", "User-Agent": config.user_agent}
         async with httpx.AsyncClient(base_url=config.api_url, transport=self._transport, timeout=timeout,
-                                     headers=headers, follow_redirects=False) as http:
+                                     verify=tls_context(), headers=headers, follow_redirects=False) as http:
             try:
                 response = await http.post(REFRESH_PATH, auth=httpx.BasicAuth(*client),
                                            data={"grant_type": "refresh_token", "refresh_token": refresh})
