@@ -217,7 +217,8 @@ async def test_broker_down_trips_the_breaker_orders_fail_clearly_and_are_never_s
     await stack.sim.admin.set_faults(error_rate=1.0, error_status=503, error_match="")
     await stack.until(lambda h: h.status == "FAILED")
     await stack.until(lambda h: "connection_failed" in h.open_alerts)
-    cid = await stack.orders.submit(order(symbol="AAPL", side="BUY", quantity=1))
+    # The order waits 5 s for the circuit (30 by default; the bound itself is a workflow test's), then ends.
+    cid = await stack.orders.submit(order(symbol="AAPL", side="BUY", quantity=1, session_wait_seconds=5))
     outcome = await stack.orders.wait(cid, timeout=60)
     assert outcome.view.status == "REJECTED" and "circuit open" in (outcome.view.reason or "")
     assert await stack.submissions(cid) == []  # never reached the broker
