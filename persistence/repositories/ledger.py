@@ -8,6 +8,7 @@ inserted and applied in the same transaction, so a retried activity can neither 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.broker_integration import (
     AccountType,
@@ -64,6 +65,10 @@ _UNKNOWN: Any = object()  # an asset class not known yet: read from the stored o
 TERMINAL = ("FILLED", "CANCELED", "REJECTED", "EXPIRED")
 ORPHAN_AFTER = timedelta(minutes=10)
 HELD, RELEASED = "HELD", "RELEASED"
+# The safety net's sweep (`_release_finished`) reads every held reservation of the account under its lock: 17 ms
+# at 10,000 held, in every pre-trade check (issue 10). A check sweeps an account at most this often (per
+# process); every sync sweeps.
+SWEEP_EVERY_SECONDS = 60.0
 
 
 def _reservation(row: Any) -> Reservation:
@@ -95,6 +100,12 @@ _RELEASE = (update(_RESERVATIONS)
 
 class SqlAccountLedger(SqlRepository):
     """Accounts, reservations, executions and fees, kept consistent with each other."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(sessions)
+        self._monotonic = monotonic
+        self._swept_at: dict[str, float] = {}  # account id -> when this process last swept it
 
     async def _locked(self, session: AsyncSession, account_id: str) -> BrokerAccount | None:
         query = select(_ACCOUNTS).where(_ACCOUNTS.c.account_id == account_id).with_for_update()
@@ -142,7 +153,10 @@ class SqlAccountLedger(SqlRepository):
         rows = (await session.execute(query)).all()
         return {symbol for symbol, _ in rows}, sum(count for _, count in rows)
 
-    async def _merge(self, session: AsyncSession, snapshot: BrokerAccount, today: date) -> LedgerSync:
+    async def _merge(self, session: AsyncSession, snapshot: BrokerAccount, today: date,
+                     sweep: bool = True) -> LedgerSync:
+        """Merge the broker's snapshot into the locked account; `sweep=False` (a pre-trade check) sweeps the
+        finished orders' reservations only when the last sweep of the account is SWEEP_EVERY_SECONDS old."""
         local = await self._locked(session, snapshot.account_id)
         if local is None:
             # A new account: insert it; if another transaction got there first, lock and merge into theirs.
@@ -152,7 +166,8 @@ class SqlAccountLedger(SqlRepository):
             if (await session.execute(stmt)).first() is not None:
                 return LedgerSync(account=fresh, created=True)
             local = await self._locked(session, snapshot.account_id)
-        await self._release_finished(session, snapshot.account_id)
+        if self._sweep_due(snapshot.account_id, always=sweep):
+            await self._release_finished(session, snapshot.account_id)
         in_flight, count = await self._in_flight(session, snapshot.account_id)
         merged = merge_broker_snapshot(local, snapshot, today, in_flight)
         comparable = local is not None and not is_stale(local, snapshot) and not ahead_of_us(local, snapshot,
@@ -160,6 +175,14 @@ class SqlAccountLedger(SqlRepository):
         drifts = account_drift(local, snapshot) if comparable and local is not None else []
         await self._save(session, merged)
         return LedgerSync(account=merged, drifts=drifts, orders_in_flight=count)
+
+    def _sweep_due(self, account_id: str, always: bool) -> bool:
+        now = self._monotonic()
+        last = self._swept_at.get(account_id)
+        if always or last is None or now - last >= SWEEP_EVERY_SECONDS:
+            self._swept_at[account_id] = now
+            return True
+        return False
 
     async def _release_finished(self, session: AsyncSession, account_id: str) -> None:
         """A safety net for reservations whose order's last step failed: released when the order row is
@@ -174,7 +197,7 @@ class SqlAccountLedger(SqlRepository):
     async def reserve(self, request: ReservationRequest) -> tuple[Reservation, AccountFigures]:
         order, snapshot = request.order, request.snapshot
         async with self._sessions.begin() as session:
-            synced = await self._merge(session, snapshot, request.today)
+            synced = await self._merge(session, snapshot, request.today, sweep=False)
             merged = synced.account
             query = select(_RESERVATIONS).where(_RESERVATIONS.c.client_order_id == order.client_order_id)
             existing = (await session.execute(query)).mappings().first()
