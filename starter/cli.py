@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from typer.main import get_command_name
 
 from starter.devstack import PartStatus, StackError, redact_url, stack_status, start_stack, stop_stack
 from starter.output import exit_process
@@ -150,9 +151,15 @@ def _mount_subapps(args: Sequence[str] | None = None) -> None:
     clients: `brokerflow account list` need not load the order workflows, nor `brokerflow dev up` any group),
     and all of them for the top-level help or a command nobody knows (its error lists them)."""
     mounted = {group.name for group in app.registered_groups}
+    groups = dict(_SUBAPPS)
     named = next((arg for arg in args or () if not arg.startswith("-")), None)
-    own = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands if c.callback} | mounted
-    wanted = {named} if named in dict(_SUBAPPS) else set() if named in own else dict(_SUBAPPS).keys()
+    own = {c.name or get_command_name(c.callback.__name__) for c in app.registered_commands if c.callback}
+    if named in groups:
+        wanted = {named}
+    elif named in own or named in mounted:
+        wanted = set()
+    else:
+        wanted = set(groups)
     for name, module_name in _SUBAPPS:
         if name in mounted or name not in wanted:
             continue
