@@ -94,6 +94,26 @@ def fill(execution_id: str, bid: str, cid: str, at: datetime, cumulative: int) -
 PERIODIC = StreamInput(connection_id="c", reconcile_every_seconds=60, reconcile_margin_seconds=30)
 
 
+class SignalledClient:
+    """Stands in for the Temporal client of an `EventForwarder`: records each signal as (workflow id, event),
+    each one taking `delay` seconds (another forward runs meanwhile)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.signals: list[tuple[str, TradeEvent]] = []
+
+    def get_workflow_handle(self, workflow_id: str) -> SignalledClient._Handle:
+        return self._Handle(self, workflow_id)
+
+    class _Handle:
+        def __init__(self, client: SignalledClient, workflow_id: str) -> None:
+            self.client, self.workflow_id = client, workflow_id
+
+        async def signal(self, name: str, event: TradeEvent) -> None:
+            await asyncio.sleep(self.client.delay)
+            self.client.signals.append((self.workflow_id, event))
+
+
 async def test_a_pass_asks_for_the_fills_since_the_last_event_in_the_brokers_time() -> None:
     # Our clock plays no part: the broker dates its fills by its own (the simulator's runs in another year).
     gateway = FillsGateway({}, [])
@@ -187,23 +207,14 @@ async def test_without_an_interval_there_is_no_periodic_pass() -> None:
 
 
 async def test_the_stream_and_a_pass_forwarding_the_same_fill_signal_it_once() -> None:
-    signals: list[str] = []
-
-    class Handle:
-        async def signal(self, name: str, event: TradeEvent) -> None:
-            await asyncio.sleep(0.01)  # the other one runs meanwhile
-            signals.append(event.execution.execution_id if event.execution else "")
-
-    class FakeClient:
-        def get_workflow_handle(self, workflow_id: str) -> Handle:
-            return Handle()
-
-    forwarder = EventForwarder(FakeClient(), StreamPosition())  # type: ignore[arg-type]
+    client = SignalledClient(delay=0.01)  # the other forward runs meanwhile
+    forwarder = EventForwarder(client, StreamPosition())  # type: ignore[arg-type]
     report = fill("E1", "B1", "c1", T0, 1)
     event = TradeEvent(kind=TradeEventKind.PARTIAL_FILL, order=snapshot("B1", "c1", OrderStatus.ACCEPTED),
                        occurred_at=T0, execution=report)
     await asyncio.gather(forwarder.forward(event), forwarder.forward(event))
-    assert signals == ["E1"]
+    assert [e.execution.execution_id for _, e in client.signals if e.execution] == ["E1"]
+    assert len(client.signals) == 1
 
 
 async def test_a_pass_over_thousands_of_open_orders_asks_the_broker_nothing_per_order() -> None:
@@ -230,32 +241,21 @@ async def test_a_pass_over_thousands_of_open_orders_asks_the_broker_nothing_per_
 async def test_an_acknowledgement_moves_the_position_without_a_signal_and_a_fill_is_signalled() -> None:
     """The order workflow has its acknowledgement from its own submission: a signal of it would only cost the
     order a workflow task that changes nothing. The order is followed as working all the same."""
-    signals: list[tuple[str, str]] = []
-
-    class Handle:
-        def __init__(self, workflow_id: str) -> None:
-            self.workflow_id = workflow_id
-
-        async def signal(self, name: str, event: TradeEvent) -> None:
-            signals.append((self.workflow_id, str(event.kind)))
-
-    class FakeClient:
-        def get_workflow_handle(self, workflow_id: str) -> Handle:
-            return Handle(workflow_id)
-
+    client = SignalledClient()
     position = StreamPosition()
-    forwarder = EventForwarder(FakeClient(), position)  # type: ignore[arg-type]
+    forwarder = EventForwarder(client, position)  # type: ignore[arg-type]
     working = snapshot("B1", "c1", OrderStatus.ACCEPTED)
     for kind in (TradeEventKind.PENDING_NEW, TradeEventKind.ACCEPTED, TradeEventKind.NEW):
         await forwarder.forward(TradeEvent(kind=kind, order=working, occurred_at=T0))
-    assert signals == []
+    assert client.signals == []
     assert position.working_orders == {"B1": "c1"} and position.last_event_at == T0 and position.revision == 3
     later = T0 + timedelta(seconds=1)
     await forwarder.forward(TradeEvent(kind=TradeEventKind.FILL, order=snapshot("B1", "c1", OrderStatus.FILLED),
                                        occurred_at=later, execution=fill("E1", "B1", "c1", later, 5)))
     await forwarder.forward(TradeEvent(kind=TradeEventKind.CANCELED, order=snapshot("B2", "c2", OrderStatus.CANCELED),
                                        occurred_at=later))
-    assert signals == [("order-c1", "FILL"), ("order-c2", "CANCELED")]
+    assert [(workflow_id, e.kind) for workflow_id, e in client.signals] == [
+        ("order-c1", TradeEventKind.FILL), ("order-c2", TradeEventKind.CANCELED)]
     assert position.forwarded == 2 and position.working_orders == {}
 
 
